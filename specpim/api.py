@@ -1,0 +1,148 @@
+"""The Python API: load, solve, evaluate.
+
+    inst = specpim.load_instance("instances/tiny.yaml")
+    sol = specpim.solve(inst)                # Solution
+    specpim.evaluate(inst, sol.mapping)      # Metrics, recomputed independently
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from specpim.errors import SolverError
+from specpim.hardware.costs import CostModel
+from specpim.solvers import INFEASIBLE, make_solver
+
+from .baselines import Baseline, compute_baselines
+from .costmodels import resolve_cost_model
+from .diagnose import precheck
+from .evaluate import Metrics
+from .evaluate import evaluate as _evaluate
+from .instance import LATENCY, THROUGHPUT, Instance
+from .loader import load_instance
+from .mapping import Architecture, Mapping
+from .tables import InstanceTables
+
+CROSS_CHECK_RTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Solution:
+    """A solve's answer.
+
+    ``objective`` is in the instance's metric: seconds per token (latency),
+    joules per token (energy) or tokens per second (throughput).  ``gap`` is
+    the proven relative optimality gap (0 when ``status == "optimal"``).
+    """
+
+    instance: Instance
+    solver: str
+    status: str
+    objective: float | None
+    mapping: Mapping | None
+    metrics: Metrics | None
+    gap: float | None
+    bound: float | None
+    build_s: float
+    solve_s: float
+    baselines: dict[str, Baseline] = field(default_factory=dict)
+    diagnosis: str | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    _write_model: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def design(self) -> Architecture | None:
+        return self.mapping.architecture if self.mapping else None
+
+    def write_model(self, path: str | Path) -> bool:
+        """Write the solver's MILP (the block holding the optimum) as an LP file."""
+        if self._write_model is None:
+            return False
+        self._write_model(str(path))
+        return True
+
+    def speedups(self) -> dict[str, dict[str, float | None]]:
+        """Per baseline: latency ratio (baseline / optimum) and energy ratio."""
+        out = {}
+        for name, b in self.baselines.items():
+            if self.metrics is None or b.metrics is None:
+                out[name] = {"speedup": None, "energy_gain": None}
+                continue
+            out[name] = {"speedup": b.metrics.latency_per_token / self.metrics.latency_per_token,
+                         "energy_gain": b.metrics.energy_per_token / self.metrics.energy_per_token}
+        return out
+
+    def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "instance": self.instance.name,
+            "solver": self.solver,
+            "status": self.status,
+            "objective": {"metric": self.instance.objective.metric, "value": self.objective,
+                          "unit": {"latency": "s/token", "energy": "J/token",
+                                   "throughput": "tokens/s"}[self.instance.objective.metric]},
+            "gap": self.gap,
+            "design": self.design.to_dict() if self.design else None,
+            "mapping": self.mapping.to_dict() if self.mapping else None,
+            "metrics": self.metrics.to_dict() if self.metrics else None,
+            "baselines": {k: {**b.to_dict(), **self.speedups()[k]} for k, b in self.baselines.items()},
+            "diagnosis": self.diagnosis,
+        }
+        if timings:
+            d["timings"] = {"build_s": self.build_s, "solve_s": self.solve_s}
+            d["stats"] = dict(self.stats)
+        return d
+
+
+def _as_instance(instance: Instance | str | Path | dict) -> Instance:
+    return instance if isinstance(instance, Instance) else load_instance(instance)
+
+
+def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limit: float | None = None, *,
+          cost_model: CostModel | None = None, allow_imports: bool = False, baselines: bool = True,
+          **solver_options) -> Solution:
+    """Find the optimal co-design of ``instance``.
+
+    The returned mapping is re-scored by the independent evaluator; a
+    mismatch with the solver's own objective raises SolverError.
+    """
+    inst = _as_instance(instance)
+    model = resolve_cost_model(inst, cost_model, allow_imports=allow_imports)
+    engine = make_solver(solver, **solver_options)
+    diagnosis = precheck(inst)
+    if diagnosis is not None:
+        return Solution(inst, engine.name, INFEASIBLE, None, None, None, None, None, 0.0, 0.0,
+                        diagnosis=diagnosis)
+    tables = InstanceTables(inst, model)
+    res = engine.solve(inst, tables, time_limit)
+    metrics = None
+    objective = None
+    if res.mapping is not None:
+        metrics = _evaluate(inst, res.mapping, tables=tables)
+        solver_value = metrics.latency_per_token if inst.objective.metric in (LATENCY, THROUGHPUT) \
+            else metrics.energy_per_token
+        if abs(res.objective - solver_value) > CROSS_CHECK_RTOL * abs(solver_value):
+            raise SolverError(
+                f"internal check failed: {engine.name} reports {res.objective!r} but the evaluator "
+                f"gives {solver_value!r} for the same mapping; please report this instance")
+        objective = metrics.objective
+    bound = res.bound
+    gap = res.gap
+    if inst.objective.metric == THROUGHPUT and bound is not None:
+        bound = inst.workload.batch / bound if bound > 0 else None   # latency bound → throughput bound
+    found = compute_baselines(inst, model) if baselines else {}
+    return Solution(inst, res.solver, res.status, objective, res.mapping, metrics, gap, bound,
+                    res.build_s, res.solve_s, found, res.diagnosis, res.stats, res.write_model)
+
+
+def evaluate(instance: Instance | str | Path | dict, mapping: Mapping | dict, *,
+             cost_model: CostModel | None = None, allow_imports: bool = False) -> Metrics:
+    """Score ``mapping`` on ``instance`` without any solver."""
+    inst = _as_instance(instance)
+    if not isinstance(mapping, Mapping):
+        mapping = Mapping.from_dict(mapping)
+    return _evaluate(inst, mapping, resolve_cost_model(inst, cost_model, allow_imports=allow_imports))
+
+
+__all__ = ["Solution", "solve", "evaluate", "load_instance"]

@@ -1,0 +1,142 @@
+"""JSON Schema of instance files.
+
+Each property carries ``description`` and, where it has one, ``unit``: the
+loader quotes both in error messages and docs/instances.md lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _num(desc: str, unit: str, *, minimum: float | None = None, exclusive: float | None = None,
+         maximum: float | None = None, integer: bool = False) -> dict[str, Any]:
+    s: dict[str, Any] = {"type": "integer" if integer else "number", "description": desc, "unit": unit}
+    if minimum is not None:
+        s["minimum"] = minimum
+    if exclusive is not None:
+        s["exclusiveMinimum"] = exclusive
+    if maximum is not None:
+        s["maximum"] = maximum
+    return s
+
+
+def _pos_int(desc: str, unit: str = "count") -> dict[str, Any]:
+    return _num(desc, unit, minimum=1, integer=True)
+
+
+def _obj(props: dict[str, Any], required: list[str] | tuple[str, ...] = (), desc: str = "") -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(required),
+            "additionalProperties": False, "description": desc}
+
+
+def _preset_or(obj: dict[str, Any], desc: str) -> dict[str, Any]:
+    return {"anyOf": [{"type": "string", "description": "preset name"}, obj], "description": desc}
+
+
+MODEL_FIELDS = {
+    "name": {"type": "string", "description": "label used in reports"},
+    "layers": _pos_int("decoder layers"),
+    "hidden": _pos_int("hidden size", "elements"),
+    "heads": _pos_int("attention (query) heads"),
+    "kv_heads": _pos_int("key/value heads (= heads without grouped-query attention)"),
+    "ffn": _pos_int("FFN intermediate size", "elements"),
+    "gated_ffn": {"type": "boolean", "description": "FFN has a gate projection (LLaMA-style SwiGLU)"},
+    "vocab": _pos_int("vocabulary size", "tokens"),
+    "dtype": {"enum": ["fp32", "float32", "fp16", "float16", "bf16", "bfloat16", "fp8", "int8"],
+              "description": "weight and activation type"},
+    "tied_embeddings": {"type": "boolean", "description": "LM head shares the embedding matrix"},
+}
+MODEL = _preset_or({
+    "type": "object",
+    "properties": {"preset": {"type": "string", "description": "a model preset name"},
+                   "hf_config": {"type": "string", "description": "path of a Hugging Face config.json, "
+                                 "relative to the instance file"},
+                   **MODEL_FIELDS},
+    "additionalProperties": False,
+    "description": "a preset, a Hugging Face config, or explicit fields",
+}, "a decoder-only transformer")
+
+HOST = _preset_or(_obj({
+    "name": {"type": "string", "description": "label"},
+    "peak_flops": _num("peak dense FP16 compute", "TFLOP/s", exclusive=0),
+    "compute_efficiency": _num("achievable fraction of peak compute", "fraction", exclusive=0, maximum=1),
+    "energy_per_flop": _num("host compute energy", "pJ/FLOP", minimum=0),
+    "static_power": _num("static power charged over the whole iteration", "W", minimum=0),
+}, ["peak_flops"]), "the host processor (xPU)")
+
+MEMORY = _preset_or(_obj({
+    "name": {"type": "string", "description": "label"},
+    "stacks": _pos_int("memory stacks per device"),
+    "channels_per_stack": _pos_int("channels per stack"),
+    "channel_bandwidth": _num("external bandwidth of one channel", "GB/s", exclusive=0),
+    "channel_capacity": _num("capacity of one channel", "GB", exclusive=0),
+    "bandwidth_efficiency": _num("achievable fraction of external bandwidth", "fraction", exclusive=0, maximum=1),
+    "energy_per_bit": _num("energy of a host access (cell to host)", "pJ/b", minimum=0),
+}, ["stacks", "channels_per_stack", "channel_bandwidth", "channel_capacity"]), "memory of one device")
+
+PIM_OPTION = _preset_or(_obj({
+    "name": {"type": "string", "description": "name the design space refers to"},
+    "granularity": {"enum": ["bank", "bank_group", "buffer_die", "custom"],
+                    "description": "where the PIM units sit"},
+    "internal_bandwidth": _num("bandwidth from the banks to the PIM units of one channel", "GB/s", exclusive=0),
+    "peak_flops": _num("PIM compute of one channel", "GFLOP/s", exclusive=0),
+    "area": _num("PIM area added per channel", "mm²", minimum=0),
+    "energy_per_bit": _num("energy of an in-memory access", "pJ/b", minimum=0),
+    "energy_per_flop": _num("PIM compute energy", "pJ/FLOP", minimum=0),
+}, ["name", "internal_bandwidth", "peak_flops"]), "one PIM unit design")
+
+SYSTEM = _preset_or(_obj({
+    "name": {"type": "string", "description": "label"},
+    "preset": {"type": "string", "description": "a system preset to start from; other fields override it"},
+    "devices": _pos_int("devices running tensor-parallel"),
+    "link_bandwidth": _num("device-to-device bandwidth per device", "GB/s", exclusive=0),
+    "link_latency": _num("latency of one collective step", "µs", minimum=0),
+    "link_energy_per_bit": _num("link energy", "pJ/b", minimum=0),
+    "host": HOST,
+    "memory": MEMORY,
+    "pim_options": {"type": "array", "items": PIM_OPTION, "description": "the PIM menu"},
+}), "the hardware")
+
+INT_OR_LIST = {"anyOf": [{"type": "integer", "minimum": 1},
+                         {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1}],
+               "description": "draft length γ, or the list the solver chooses from", "unit": "tokens"}
+ACCEPTANCE = {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+                        {"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "minItems": 1}],
+              "description": "i.i.d. per-token acceptance rate α, or per-position rates a₁…a_γ",
+              "unit": "probability in [0, 1]"}
+
+INSTANCE = _obj({
+    "name": {"type": "string", "description": "label used in reports (default: file name)"},
+    "description": {"type": "string", "description": "free text"},
+    "target": MODEL,
+    "draft": {"anyOf": [{"type": "null"}, MODEL], "description": "the draft model; omit for autoregressive decoding"},
+    "workload": _obj({
+        "batch": _pos_int("requests decoded together", "requests"),
+        "prompt_len": _num("prompt length", "tokens", minimum=0, integer=True),
+        "gen_len": _pos_int("tokens generated per request", "tokens"),
+    }, ["batch", "prompt_len", "gen_len"], "the requests"),
+    "speculation": _obj({"draft_len": INT_OR_LIST, "acceptance": ACCEPTANCE},
+                        ["draft_len", "acceptance"], "speculative decoding"),
+    "system": SYSTEM,
+    "design_space": _obj({
+        "pim_options": {"type": "array", "items": {"type": "string"},
+                        "description": "names of the PIM options to consider (default: the whole menu)"},
+        "pim_channels": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
+                         "description": "candidate numbers of PIM-carrying channels per device",
+                         "unit": "channels"},
+        "channel_step": _pos_int("granularity of channel groups and of the draft/target split", "channels"),
+        "allocation": {"enum": ["partition", "shared"],
+                       "description": "static draft/target partition of the PIM channels, or shared"},
+        "area_budget": _num("PIM area allowed per device", "mm²", minimum=0),
+        "include_no_pim": {"type": "boolean", "description": "also consider building no PIM (default true)"},
+    }, desc="what the solver may choose"),
+    "objective": {"anyOf": [
+        {"enum": ["latency", "energy", "throughput"]},
+        _obj({"metric": {"enum": ["latency", "energy", "throughput"], "description": "what to optimise"},
+              "latency_bound": _num("largest allowed latency per token (energy objective)", "ms",
+                                    exclusive=0)}, ["metric"]),
+    ], "description": "latency (default), energy or throughput"},
+    "cost_model": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                   "description": "custom cost model as module:Class (imported only when allowed)"},
+}, ["target", "workload", "system"], "a specpim instance")

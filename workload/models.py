@@ -1,0 +1,163 @@
+"""Decoder-only transformer model descriptions and the model presets.
+
+A model is given in an instance file as a preset name, as the path of a
+Hugging Face ``config.json``, or by explicit fields. All three become the
+same frozen :class:`ModelConfig`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specpim.errors import InstanceError
+
+DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2, "fp8": 1, "int8": 1}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of a decoder-only transformer (Hugging Face field meanings)."""
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    gated_ffn: bool
+    vocab: int
+    dtype: str = "fp16"
+    tied_embeddings: bool = False
+    source: str = field(default="", compare=False)
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def dtype_bytes(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    @property
+    def layer_params(self) -> int:
+        kv = self.kv_heads * self.head_dim
+        attn = 2 * self.hidden * self.hidden + 2 * self.hidden * kv
+        ffn = (3 if self.gated_ffn else 2) * self.hidden * self.ffn
+        return attn + ffn
+
+    @property
+    def params(self) -> int:
+        """Matrix parameters: all layers, the embedding and the LM head."""
+        embed = self.vocab * self.hidden
+        return self.layers * self.layer_params + embed * (1 if self.tied_embeddings else 2)
+
+    @property
+    def weight_bytes(self) -> int:
+        return self.params * self.dtype_bytes
+
+
+def _opt(name: str, layers: int, hidden: int, heads: int) -> ModelConfig:
+    return ModelConfig(
+        name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=heads,
+        ffn=4 * hidden, gated_ffn=False, vocab=50272, tied_embeddings=True,
+        source=f"Hugging Face facebook/{name} config.json (Zhang et al., OPT, 2022)",
+    )
+
+
+def _llama(name: str, repo: str, layers: int, hidden: int, heads: int, kv_heads: int,
+           ffn: int, vocab: int, paper: str) -> ModelConfig:
+    return ModelConfig(
+        name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
+        ffn=ffn, gated_ffn=True, vocab=vocab, dtype="fp16",
+        source=f"Hugging Face {repo} config.json ({paper})",
+    )
+
+
+_L2 = "Touvron et al., Llama 2, 2023"
+_L3 = "Meta, Llama 3 model card, 2024"
+
+# Figures are the config.json values of each public checkpoint.
+_PRESETS: dict[str, ModelConfig] = {m.name: m for m in [
+    _opt("opt-125m", 12, 768, 12),
+    _opt("opt-350m", 24, 1024, 16),
+    _opt("opt-1.3b", 24, 2048, 32),
+    _opt("opt-2.7b", 32, 2560, 32),
+    _opt("opt-6.7b", 32, 4096, 32),
+    _opt("opt-13b", 40, 5120, 40),
+    _opt("opt-30b", 48, 7168, 56),
+    _opt("opt-66b", 64, 9216, 72),
+    _llama("llama2-7b", "meta-llama/Llama-2-7b-hf", 32, 4096, 32, 32, 11008, 32000, _L2),
+    _llama("llama2-13b", "meta-llama/Llama-2-13b-hf", 40, 5120, 40, 40, 13824, 32000, _L2),
+    _llama("llama2-70b", "meta-llama/Llama-2-70b-hf", 80, 8192, 64, 8, 28672, 32000, _L2),
+    _llama("llama3-8b", "meta-llama/Meta-Llama-3-8B", 32, 4096, 32, 8, 14336, 128256, _L3),
+    _llama("llama3-70b", "meta-llama/Meta-Llama-3-70B", 80, 8192, 64, 8, 28672, 128256, _L3),
+    _llama("tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T", 22, 2048, 32, 4,
+           5632, 32000, "Zhang et al., TinyLlama, 2024"),
+    _llama("llama-68m", "JackFram/llama-68m", 2, 768, 12, 12, 3072, 32000,
+           "Miao et al., SpecInfer, ASPLOS 2024"),
+]}
+
+
+def model_presets() -> dict[str, ModelConfig]:
+    """All model presets, by name."""
+    return dict(_PRESETS)
+
+
+def model_preset(name: str, *, field_path: str = "model", file: str | None = None) -> ModelConfig:
+    try:
+        return _PRESETS[name]
+    except KeyError:
+        raise InstanceError(
+            f"unknown model preset {name!r}; known presets: {', '.join(sorted(_PRESETS))}",
+            path=file, field=field_path,
+        ) from None
+
+
+# Hugging Face config.json keys, per model family, for each ModelConfig field.
+_HF_KEYS = {
+    "layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "hidden": ("hidden_size", "n_embd", "d_model"),
+    "heads": ("num_attention_heads", "n_head"),
+    "ffn": ("intermediate_size", "ffn_dim", "n_inner"),
+    "vocab": ("vocab_size",),
+}
+_GATED_TYPES = {"llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "phi3"}
+
+
+def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> ModelConfig:
+    """Build a ModelConfig from a Hugging Face ``config.json``."""
+    if not path.is_file():
+        raise InstanceError(f"Hugging Face config file not found: {path}", path=file, field=field_path)
+    try:
+        cfg = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InstanceError(f"{path} is not valid JSON ({exc})", path=file, field=field_path) from None
+    if not isinstance(cfg, dict):
+        raise InstanceError(f"{path} must hold a JSON object", path=file, field=field_path)
+    values: dict[str, int] = {}
+    for name, keys in _HF_KEYS.items():
+        found = next((cfg[k] for k in keys if k in cfg), None)
+        if found is None and name == "ffn" and "hidden" in values:
+            found = 4 * values["hidden"]  # GPT-2 style configs leave n_inner null
+        if not isinstance(found, int) or isinstance(found, bool):
+            raise InstanceError(
+                f"{path} has no usable {' / '.join(keys)} (needed for {name}); "
+                f"keys present: {', '.join(sorted(cfg))}",
+                path=file, field=field_path,
+            )
+        values[name] = found
+    kv = cfg.get("num_key_value_heads") or values["heads"]
+    model_type = str(cfg.get("model_type", ""))
+    dtype = str(cfg.get("torch_dtype") or "float16")
+    if dtype not in DTYPE_BYTES:
+        dtype = "fp16"
+    return ModelConfig(
+        name=str(cfg.get("_name_or_path") or path.parent.name or path.stem),
+        layers=values["layers"], hidden=values["hidden"], heads=values["heads"], kv_heads=int(kv),
+        ffn=values["ffn"], gated_ffn=model_type in _GATED_TYPES or cfg.get("hidden_act") == "silu",
+        vocab=values["vocab"], dtype=dtype,
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", model_type == "opt")),
+        source=f"Hugging Face config {path.name}",
+    )
