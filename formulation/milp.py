@@ -67,7 +67,7 @@ from specpim.instance import DRAFT, ENERGY, PARTITION, VERIFY, Instance
 from specpim.mapping import Architecture, Mapping, Placement
 from specpim.workload.operators import PhaseWorkload
 
-from .patterns import TierPattern, antichains, conflicting_sets, phase_patterns, tier_order
+from .patterns import TierPattern, conflicting_sets, tier_order
 
 TIME_SCALE = 1e6     # MILP times are µs
 ENERGY_SCALE = 1e3   # MILP energies are mJ
@@ -82,6 +82,7 @@ class BlockSpec:
     channel_counts: tuple[int, ...]        # candidate n (PIM channels per device)
     tables: dict[str, CostTable]
     works: dict[str, PhaseWorkload]
+    patterns: dict[str, list[TierPattern]]
 
     @property
     def label(self) -> str:
@@ -155,11 +156,6 @@ class CoDesignMILP:
     def _add(self, constraint: pulp.LpConstraint, name: str) -> None:
         self.prob += constraint, name
 
-    def _at_least(self, b: _Block, phase: str, level: int) -> pulp.LpAffineExpression:
-        """[C_p ≥ level] as a sum of binaries."""
-        pool = b.share[phase] if self.partition else b.arch
-        return _expr((v, 1) for c, v in pool.items() if c >= level)
-
     def _channels(self, b: _Block, phase: str) -> list[tuple[pulp.LpVariable, float]]:
         pool = b.share[phase] if self.partition else b.arch
         return [(v, c) for c, v in pool.items()]
@@ -183,12 +179,8 @@ class CoDesignMILP:
 
     def add_patterns(self, b: _Block, phase: str) -> None:
         """One binary per useful tier pattern (formulation/patterns.py)."""
-        spec = b.spec
-        pats = phase_patterns(
-            spec.tables[phase], spec.works[phase], top_channels=max(spec.channel_counts),
-            channel_capacity=self.instance.system.memory.channel_capacity * 1e9,
-            use_energy=self.instance.objective.metric == ENERGY)
-        b.patterns[phase] = [PatternVar(q, self._binary(f"x_b{b.index}_{phase}_{k}")) for k, q in enumerate(pats)]
+        b.patterns[phase] = [PatternVar(q, self._binary(f"x_b{b.index}_{phase}_{k}"))
+                             for k, q in enumerate(b.spec.patterns[phase])]
 
     def add_cover(self, b: _Block, phase: str) -> None:
         """Every operator (and the LM head) sits in exactly one chosen tier."""
@@ -199,19 +191,19 @@ class CoDesignMILP:
 
     def add_channel_budget(self, b: _Block, phase: str) -> None:
         """A tier needing κ channels is allowed only if the phase has ≥ κ."""
-        pats = b.patterns[phase]
-        levels = sorted({pv.pattern.channels for pv in pats if pv.pattern.channels > 0})
+        pool = b.share[phase] if self.partition else b.arch
         for op in b.spec.works[phase].all_ops:
+            mine = sorted((pv for pv in b.patterns[phase] if op.name in pv.pattern.ops and pv.pattern.channels),
+                          key=lambda pv: -pv.pattern.channels)
+            levels = sorted({pv.pattern.channels for pv in mine})
             for lvl in levels:
-                using = [(pv.var, 1) for pv in pats if op.name in pv.pattern.ops and pv.pattern.channels >= lvl]
-                if using:
-                    self._add(_expr(using) <= self._at_least(b, phase, lvl),
-                              f"budget_b{b.index}_{phase}_{op.name}_{lvl}")
+                using = [(pv.var, 1) for pv in mine if pv.pattern.channels >= lvl]
+                allowed = [(v, -1) for c, v in pool.items() if c >= lvl]
+                self._add(_expr(using + allowed) <= 0, f"budget_b{b.index}_{phase}_{op.name}_{lvl}")
 
     def add_tier_order(self, b: _Block, phase: str) -> None:
         """Forbid sets of tiers that no order consistent with the DAG can hold."""
-        graph = b.spec.works[phase].graph()
-        for k, combo in enumerate(conflicting_sets(graph, antichains(graph))):
+        for k, combo in enumerate(conflicting_sets(b.spec.works[phase].graph())):
             using = [(pv.var, 1) for pv in b.patterns[phase] if pv.pattern.ops in combo]
             self._add(_expr(using) <= len(combo) - 1, f"order_b{b.index}_{phase}_{k}")
 

@@ -20,6 +20,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import pulp
 
@@ -28,7 +29,7 @@ from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, BlockSpec, CoDesi
 from specpim.instance import ENERGY, Instance
 from specpim.tables import InstanceTables
 
-from .blocks import block_latency_bound, block_lower_bound, make_blocks
+from .blocks import block_bound, make_blocks
 from .result import FEASIBLE, INFEASIBLE, NO_SOLUTION, OPTIMAL, SolverResult
 
 _TOL = 1e-9
@@ -73,7 +74,8 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
     tmp = tempfile.mkdtemp(prefix="specpim-cbc-")
     try:
         log = os.path.join(tmp, "cbc.log")
-        options = [] if cutoff is None else ["cutoff", repr(cutoff)]
+        # PuLP prefixes each option with "-" and splits on spaces: "cutoff X" → -cutoff X
+        options = [] if cutoff is None else [f"cutoff {cutoff!r}"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             solver = pulp.COIN_CMD(path=path, msg=False, timeLimit=time_limit, threads=threads,
@@ -119,8 +121,9 @@ class CbcSolver:
         blocks = make_blocks(instance, tables)
         scale = ENERGY_SCALE if instance.objective.metric == ENERGY else TIME_SCALE
         if not blocks:
-            return SolverResult(self.name, INFEASIBLE, diagnosis="no PIM option fits the area budget "
-                                "and the design space excludes a design without PIM")
+            return SolverResult(self.name, INFEASIBLE, build_s=time.perf_counter() - t0,
+                                diagnosis="no PIM option fits the area budget and the design space "
+                                "excludes a design without PIM")
         if self.monolithic:
             return self._solve_monolithic(instance, blocks, time_limit, scale, t0)
         return self._solve_blocks(instance, blocks, time_limit, scale, t0)
@@ -130,31 +133,28 @@ class CbcSolver:
         milp = CoDesignMILP(instance, blocks)
         build = time.perf_counter() - t0
         status, obj, bound = solve_milp(milp, time_limit=time_limit, threads=self.workers)
-        solve_s = time.perf_counter() - t0 - build
-        result = SolverResult(self.name, status, build_s=build, solve_s=solve_s,
+        result = SolverResult(self.name, status, build_s=build, solve_s=time.perf_counter() - t0 - build,
                               stats={"blocks": len(blocks), "variables": len(milp.prob.variables()),
                                      "constraints": len(milp.prob.constraints())},
                               write_model=milp.prob.writeLP)
         if obj is not None:
-            b = milp.chosen_block()
-            result.mapping = milp.mapping(b)
+            result.mapping = milp.mapping(milp.chosen_block())
             result.objective = obj / scale
             result.bound = bound / scale if bound is not None else None
         return result
 
     # -- block by block ----------------------------------------------------
     def _solve_blocks(self, instance, blocks: list[BlockSpec], time_limit, scale, t0) -> SolverResult:
-        bounds = [block_lower_bound(instance, b) if self.use_bounds else 0.0 for b in blocks]
-        order = sorted(range(len(blocks)), key=lambda i: bounds[i])
+        found = [block_bound(instance, b) for b in blocks]
+        bounds = [f.objective if self.use_bounds else 0.0 for f in found]
+        latency_limit = instance.objective.latency_bound if instance.objective.metric == ENERGY else None
+        pending = sorted(range(len(blocks)), key=lambda i: (bounds[i], i))
         outcomes: dict[int, _BlockOutcome] = {}
         lock = threading.Lock()
-        best: dict[str, object] = {"obj": None, "idx": None}
+        best: dict[str, Any] = {"obj": None, "idx": None}
         deadline = None if time_limit is None else t0 + time_limit
-        build_total = [0.0]
-        pending = list(order)
+        spent = {"build": time.perf_counter() - t0, "solve": 0.0}
         stats = {"blocks": len(blocks), "solved": 0, "pruned": 0, "variables": 0, "constraints": 0}
-
-        bound_limit = instance.objective.latency_bound if instance.objective.metric == ENERGY else None
 
         def next_block() -> int | None:
             with lock:
@@ -163,48 +163,42 @@ class CbcSolver:
                     inc = best["obj"]
                     if inc is not None and bounds[i] >= inc * (1 - _TOL):
                         outcomes[i] = _BlockOutcome("pruned", None, bounds[i], None)
-                        stats["pruned"] += 1
-                        continue
-                    if bound_limit is not None and block_latency_bound(instance, blocks[i]) > bound_limit * (1 + 1e-9):
+                    elif latency_limit is not None and found[i].latency > latency_limit * (1 + 1e-9):
                         outcomes[i] = _BlockOutcome(INFEASIBLE, None, None, None)
-                        stats["pruned"] += 1
-                        continue
-                    return i
+                    else:
+                        return i
+                    stats["pruned"] += 1
                 return None
 
         def work() -> None:
-            while True:
-                i = next_block()
-                if i is None:
-                    return
-                remaining = None
-                if deadline is not None:
-                    remaining = deadline - time.perf_counter()
-                    if remaining <= 0.05:
-                        with lock:
-                            outcomes[i] = _BlockOutcome(NO_SOLUTION, None, bounds[i], None)
-                        continue
+            while (i := next_block()) is not None:
+                remaining = None if deadline is None else deadline - time.perf_counter()
+                if remaining is not None and remaining <= 0.05:
+                    with lock:
+                        outcomes[i] = _BlockOutcome(NO_SOLUTION, None, bounds[i], None)
+                    continue
                 tb = time.perf_counter()
                 milp = CoDesignMILP(instance, [blocks[i]], name=f"specpim_b{i}")
                 with lock:
-                    build_total[0] += time.perf_counter() - tb
                     inc = best["obj"]
                     stats["variables"] += len(milp.prob.variables())
                     stats["constraints"] += len(milp.prob.constraints())
+                # CBC discards nodes that cannot beat the incumbent.
                 cutoff = None if inc is None else inc * scale * (1 + 1e-7)
+                ts = time.perf_counter()
                 status, obj, bnd = solve_milp(milp, time_limit=remaining, cutoff=cutoff)
                 with lock:
+                    spent["build"] += ts - tb
+                    spent["solve"] += time.perf_counter() - ts
                     stats["solved"] += 1
-                    if obj is not None:
-                        obj /= scale
-                    bnd = max(bounds[i], bnd / scale) if bnd is not None else bounds[i]
+                    obj = None if obj is None else obj / scale
+                    bnd = bounds[i] if bnd is None else max(bounds[i], bnd / scale)
                     if status == INFEASIBLE and cutoff is not None:
-                        # Nothing better than the incumbent (or nothing at all).
-                        outcomes[i] = _BlockOutcome("pruned", None, inc, None)
-                        continue
-                    outcomes[i] = _BlockOutcome(status, obj, bnd, milp)
-                    if obj is not None and (best["obj"] is None or obj < best["obj"]):
-                        best["obj"], best["idx"] = obj, i
+                        outcomes[i] = _BlockOutcome("pruned", None, inc, None)   # nothing beats the incumbent
+                    else:
+                        outcomes[i] = _BlockOutcome(status, obj, bnd, milp)
+                        if obj is not None and (best["obj"] is None or obj < best["obj"]):
+                            best["obj"], best["idx"] = obj, i
 
         n_workers = max(1, min(self.workers, len(blocks)))
         if n_workers == 1:
@@ -213,20 +207,16 @@ class CbcSolver:
             with ThreadPoolExecutor(n_workers) as pool:
                 for f in [pool.submit(work) for _ in range(n_workers)]:
                     f.result()
-        total = time.perf_counter() - t0
-        build = build_total[0]
-        result = SolverResult(self.name, NO_SOLUTION, build_s=build, solve_s=max(0.0, total - build), stats=stats)
+        result = SolverResult(self.name, NO_SOLUTION, build_s=spent["build"], solve_s=spent["solve"], stats=stats)
         if best["idx"] is None:
-            if all(o.status in (INFEASIBLE, "pruned") for o in outcomes.values()) and len(outcomes) == len(blocks):
+            if len(outcomes) == len(blocks) and all(o.status in (INFEASIBLE, "pruned") for o in outcomes.values()):
                 result.status = INFEASIBLE
             return result
-        i = best["idx"]
-        out = outcomes[i]
+        out = outcomes[best["idx"]]
         result.mapping = out.milp.mapping(out.milp.blocks[0])
         result.objective = out.objective
         result.write_model = out.milp.prob.writeLP
-        open_bounds = [o.bound for o in outcomes.values() if o.status in (FEASIBLE, NO_SOLUTION) and o.bound is not None]
-        result.bound = min([out.objective] + open_bounds)
-        unresolved = any(o.status in (FEASIBLE, NO_SOLUTION) for o in outcomes.values())
-        result.status = FEASIBLE if unresolved else OPTIMAL
+        open_blocks = [o for o in outcomes.values() if o.status in (FEASIBLE, NO_SOLUTION)]
+        result.bound = min([out.objective] + [o.bound for o in open_blocks if o.bound is not None])
+        result.status = FEASIBLE if open_blocks else OPTIMAL
         return result

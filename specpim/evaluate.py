@@ -23,6 +23,24 @@ from .tables import InstanceTables
 
 
 @dataclass(frozen=True)
+class OperatorMetrics:
+    """One operator as mapped: per execution on one device."""
+
+    name: str
+    tier: int | None
+    engine: str
+    channels: int
+    time: float            # s
+    energy: float          # J
+    flops: float
+    memory_bytes: float    # weights + KV cache read
+    intensity: float       # FLOP per byte read
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class PhaseMetrics:
     """One step of one phase.  Times in s; energy in J over all devices."""
 
@@ -37,9 +55,13 @@ class PhaseMetrics:
     host_busy: float
     pim_busy: float
     pim_resident_bytes: float
+    operators: tuple[OperatorMetrics, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("tier_times", "operators")}
+        d["tier_times"] = list(self.tier_times)
+        d["operators"] = [o.to_dict() for o in self.operators]
+        return d
 
 
 @dataclass(frozen=True)
@@ -131,7 +153,7 @@ class _Evaluator:
     # -- one phase ------------------------------------------------------
     def phase_metrics(self, phase: str, table: CostTable, budget: int, option) -> PhaseMetrics:
         inst, a = self.inst, self.map.architecture
-        work = inst.phase(phase, a.draft_len)
+        work = self.tables.work(phase, a.draft_len)
         placed = self.map.phases.get(phase)
         if placed is None:
             raise self.fail(f"phases.{phase}", f"the mapping has no {phase!r} phase")
@@ -164,6 +186,11 @@ class _Evaluator:
             col = table.column(pl.channels)
             time[i], energy[i] = table.pim_time[i, col], table.pim_energy[i, col]
             op = work.op(name)
+            room = pl.channels * inst.system.memory.channel_capacity * 1e9
+            if op.resident_bytes > room * (1 + 1e-9):
+                raise self.fail(f"{where}.channels",
+                                f"operator {name!r} keeps {op.resident_bytes / 1e9:.3f} GB per layer in PIM, "
+                                f"more than its {pl.channels} channels hold ({room / 1e9:.3f} GB)")
             resident += op.resident_bytes * (work.layers if name != work.head.name else 1)
 
         # Tiers: every layer operator has one, the DAG order is respected.
@@ -200,7 +227,13 @@ class _Evaluator:
         step_time = work.layers * layer_time + time[head] + table.step_const_time
         step_energy = (work.layers * (energy[:head].sum() + table.layer_const_energy)
                        + energy[head] + table.step_const_energy) * inst.system.devices
+        operators = tuple(
+            OperatorMetrics(name=op.name, tier=placed[op.name].tier, engine=placed[op.name].engine,
+                            channels=placed[op.name].channels, time=float(time[i]), energy=float(energy[i]),
+                            flops=op.flops, memory_bytes=op.memory_bytes, intensity=op.intensity)
+            for i, op in enumerate(work.all_ops))
         return PhaseMetrics(
+            operators=operators,
             phase=phase, steps=a.draft_len if phase == DRAFT else 1,
             step_time=float(step_time), layer_time=float(layer_time), tier_times=tuple(tier_times),
             collective_time=float(work.layers * table.layer_const_time + table.step_const_time),
@@ -214,8 +247,8 @@ class _Evaluator:
         inst, a = self.inst, self.map.architecture
         mem = inst.system.memory
         cap = mem.channel_capacity * 1e9
-        total = sum(self.inst.phase(p, a.draft_len).model.weight_bytes for p in phases) / inst.system.devices
-        total += sum(_kv_bytes(inst, p, a.draft_len) for p in phases)
+        works = [self.tables.work(p, a.draft_len) for p in phases]
+        total = sum(w.model.weight_bytes / inst.system.devices + _kv_bytes(w) for w in works)
         if total > mem.capacity_bytes * (1 + 1e-9):
             raise self.fail("system.memory",
                             f"weights and KV caches need {total / 1e9:.2f} GB per device, "
@@ -249,8 +282,7 @@ class _Evaluator:
         return summarize(inst, a.draft_len, phases, option.area * a.pim_channels if option else 0.0)
 
 
-def _kv_bytes(inst: Instance, phase: str, draft_len: int) -> float:
-    work = inst.phase(phase, draft_len)
+def _kv_bytes(work) -> float:
     return sum(o.resident_bytes for o in work.layer_ops if o.kind == "attention") * work.layers
 
 
