@@ -108,6 +108,14 @@ def _log_bound(text: str) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _better(obj: float, idx: int, best_obj: float | None, best_idx: int | None) -> bool:
+    if best_obj is None:
+        return True
+    if obj < best_obj * (1 - _TOL):
+        return True
+    return obj <= best_obj * (1 + _TOL) and idx < best_idx
+
+
 class CbcSolver:
     name = "cbc"
 
@@ -161,7 +169,9 @@ class CbcSolver:
                 while pending:
                     i = pending.pop(0)
                     inc = best["obj"]
-                    if inc is not None and bounds[i] >= inc * (1 - _TOL):
+                    # Ties go to the lowest block index, so results never depend on thread timing.
+                    if inc is not None and (bounds[i] > inc * (1 + _TOL)
+                                            or (bounds[i] >= inc * (1 - _TOL) and i > best["idx"])):
                         outcomes[i] = _BlockOutcome("pruned", None, bounds[i], None)
                     elif latency_limit is not None and found[i].latency > latency_limit * (1 + 1e-9):
                         outcomes[i] = _BlockOutcome(INFEASIBLE, None, None, None)
@@ -197,7 +207,7 @@ class CbcSolver:
                         outcomes[i] = _BlockOutcome("pruned", None, inc, None)   # nothing beats the incumbent
                     else:
                         outcomes[i] = _BlockOutcome(status, obj, bnd, milp)
-                        if obj is not None and (best["obj"] is None or obj < best["obj"]):
+                        if obj is not None and _better(obj, i, best["obj"], best["idx"]):
                             best["obj"], best["idx"] = obj, i
 
         n_workers = max(1, min(self.workers, len(blocks)))

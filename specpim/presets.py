@@ -1,0 +1,77 @@
+"""The preset catalog: models, hosts, memories, PIM options and systems."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from specpim.errors import InstanceError
+from specpim.hardware import catalog
+from specpim.workload.models import model_presets
+
+
+def catalog_entries() -> dict[str, dict[str, Any]]:
+    """Every preset by kind, then by name."""
+    return {
+        "models": model_presets(),
+        "hosts": dict(catalog.HOSTS),
+        "memories": dict(catalog.MEMORIES),
+        "pim_options": dict(catalog.PIM_OPTIONS),
+        "systems": dict(catalog.SYSTEMS),
+    }
+
+
+def _key_figures(kind: str, p: Any) -> str:
+    if kind == "models":
+        return (f"{p.layers} layers, hidden {p.hidden}, {p.heads}/{p.kv_heads} heads, FFN {p.ffn}"
+                f"{' gated' if p.gated_ffn else ''}, vocab {p.vocab}, {p.params / 1e9:.2f} B params")
+    if kind == "hosts":
+        return f"{p.peak_flops:g} TFLOP/s × {p.compute_efficiency:g}, {p.energy_per_flop:g} pJ/FLOP"
+    if kind == "memories":
+        return (f"{p.stacks} × {p.channels_per_stack} channels, {p.channel_bandwidth:g} GB/s and "
+                f"{p.channel_capacity:g} GB per channel, {p.energy_per_bit:g} pJ/b")
+    if kind == "pim_options":
+        return (f"{p.granularity}: {p.internal_bandwidth:g} GB/s, {p.peak_flops:g} GFLOP/s, {p.area:g} mm² "
+                f"per channel, {p.energy_per_bit:g} pJ/b")
+    return (f"{p.devices} × {p.host.name} + {p.memory.name}, {len(p.pim_options)} PIM options, "
+            f"link {p.link_bandwidth:g} GB/s")
+
+
+def listing(as_json: bool = False) -> str:
+    entries = catalog_entries()
+    if as_json:
+        return json.dumps({k: {n: _plain(p) for n, p in v.items()} for k, v in entries.items()}, indent=2)
+    lines = []
+    for kind, items in entries.items():
+        lines.append(f"{kind}:")
+        for name, p in items.items():
+            lines.append(f"  {name:<24} {_key_figures(kind, p)}")
+            lines.append(f"  {'':<24} source: {p.source}")
+    return "\n".join(lines)
+
+
+def describe(name: str, as_json: bool = False) -> str:
+    for kind, items in catalog_entries().items():
+        if name in items:
+            data = _plain(items[name])
+            if as_json:
+                return json.dumps({"kind": kind, **data}, indent=2)
+            return "\n".join([f"{name} ({kind[:-1]})"] + [f"  {k}: {v}" for k, v in _flat(data)])
+    known = sorted(n for items in catalog_entries().values() for n in items)
+    raise InstanceError(f"unknown preset {name!r}; known: {', '.join(known)}", field="presets")
+
+
+def _plain(p: Any) -> dict[str, Any]:
+    return asdict(p) if is_dataclass(p) else dict(p)
+
+
+def _flat(d: dict[str, Any], prefix: str = ""):
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{k}.")
+        elif isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+            for i, item in enumerate(v):
+                yield from _flat(item, f"{prefix}{k}[{i}].")
+        else:
+            yield f"{prefix}{k}", v

@@ -1,0 +1,83 @@
+"""The readable terminal summary of a solve."""
+
+from __future__ import annotations
+
+from .api import Solution
+from .evaluate import Metrics
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.3f} ms"
+
+
+def _table(rows: list[list[str]], header: list[str], right: set[int] = frozenset()) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return ["  " + fmt(header), "  " + "  ".join("-" * w for w in widths)] + ["  " + fmt(r) for r in rows]
+
+
+def metrics_lines(m: Metrics) -> list[str]:
+    lines = []
+    for p, pm in m.phases.items():
+        lines.append(f"  {p:<7} {pm.steps} × {_ms(pm.step_time)}  (layers {_ms(pm.step_time - pm.head_time - pm.collective_time)}, "
+                     f"LM head {_ms(pm.head_time)}, collectives {_ms(pm.collective_time)})")
+    lines.append(f"  iteration {_ms(m.iteration_time)}, E[tokens] {m.expected_tokens:.3f}")
+    lines.append(f"  latency {_ms(m.latency_per_token)}/token · throughput {m.throughput:,.1f} tokens/s · "
+                 f"energy {m.energy_per_token * 1e3:.3f} mJ/token")
+    return lines
+
+
+def summary(sol: Solution) -> str:
+    inst = sol.instance
+    sysm = inst.system
+    out = [f"specpim · {inst.name} · solver {sol.solver}: {sol.status}"
+           + (f", gap {sol.gap:.2%}" if sol.gap not in (None, 0.0) else "")]
+    draft = f" · draft {inst.draft.name}" if inst.draft else " · autoregressive"
+    out.append(f"target {inst.target.name}{draft} · {sysm.devices} × {sysm.host.name} + "
+               f"{sysm.memory.channels} channels ({sysm.memory.name}) · batch {inst.workload.batch} · "
+               f"prompt {inst.workload.prompt_len} + gen {inst.workload.gen_len}")
+    if sol.diagnosis:
+        out.append(f"diagnosis: {sol.diagnosis}")
+    if sol.mapping is None:
+        return "\n".join(out)
+    a, m = sol.mapping.architecture, sol.metrics
+    out.append("")
+    out.append("Architecture (per device)")
+    if a.pim_option is None:
+        out.append("  PIM            none")
+    else:
+        o = sysm.pim_option(a.pim_option)
+        out.append(f"  PIM option     {o.name} ({o.granularity}: {o.internal_bandwidth:g} GB/s, "
+                   f"{o.peak_flops:g} GFLOP/s per channel)")
+        out.append(f"  PIM channels   {a.pim_channels} of {sysm.memory.channels} "
+                   f"(draft {a.draft_channels}, target {a.target_channels}) · area {m.area:g} mm²")
+    if inst.speculative:
+        out.append(f"  draft length   γ = {a.draft_len}")
+    for p, pm in m.phases.items():
+        out.append("")
+        out.append(f"Placement: {p} phase ({pm.steps} step{'s' if pm.steps > 1 else ''} per iteration)")
+        rows = [[("-" if o.tier is None else o.tier), o.name, o.engine, (o.channels or "-"),
+                 f"{o.time * 1e6:.2f}", f"{o.intensity:.1f}"] for o in pm.operators]
+        out += _table(rows, ["tier", "operator", "engine", "channels", "time µs", "FLOP/B"], {3, 4, 5})
+    out.append("")
+    out.append("Latency breakdown")
+    out += metrics_lines(m)
+    if sol.baselines:
+        out.append("")
+        out.append("Baselines (same cost model)")
+        rows = []
+        for name, b in sol.baselines.items():
+            sp = sol.speedups()[name]
+            if b.metrics is None:
+                rows.append([name, b.description, "infeasible", "-", "-"])
+                continue
+            rows.append([name, b.description, _ms(b.metrics.latency_per_token),
+                         f"{sp['speedup']:.2f}×", f"{sp['energy_gain']:.2f}×"])
+        out += _table(rows, ["baseline", "design", "latency/token", "speedup", "energy gain"], {2, 3, 4})
+    st = sol.stats
+    extra = f" · {st['solved']} of {st['blocks']} blocks solved, {st['pruned']} pruned by bound" \
+        if "solved" in st else ""
+    out.append("")
+    out.append(f"build {sol.build_s:.3f} s · solve {sol.solve_s:.3f} s{extra}")
+    return "\n".join(out)
