@@ -96,7 +96,9 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
     bound = _log_bound(text)
     if sol == pulp.LpSolutionIntegerFeasible:
         return FEASIBLE, float(pulp.value(milp.prob.objective)), bound
-    if sol == pulp.LpSolutionInfeasible:
+    # CBC's "proven infeasible" (also what a cutoff that nothing beats gives)
+    # reaches PuLP as status Infeasible with sol_status "no solution found".
+    if sol == pulp.LpSolutionInfeasible or milp.prob.status == pulp.LpStatusInfeasible:
         return INFEASIBLE, None, None
     if sol == pulp.LpSolutionUnbounded:
         raise SolverError("CBC reports the MILP unbounded; this is a bug in the formulation")
