@@ -64,7 +64,7 @@ import pulp
 from specpim.hardware.costs import CostTable
 from specpim.hardware.devices import PimOption
 from specpim.instance import DRAFT, ENERGY, PARTITION, VERIFY, Instance
-from specpim.mapping import Architecture, Mapping, Placement
+from specpim.mapping import PIM, Architecture, Mapping, Placement
 from specpim.workload.operators import PhaseWorkload
 
 from .patterns import TierPattern, conflicting_sets, tier_order
@@ -179,8 +179,8 @@ class CoDesignMILP:
 
     def add_patterns(self, b: _Block, phase: str) -> None:
         """One binary per useful tier pattern (formulation/patterns.py)."""
-        b.patterns[phase] = [PatternVar(q, self._binary(f"x_b{b.index}_{phase}_{k}"))
-                             for k, q in enumerate(b.spec.patterns[phase])]
+        b.patterns[phase] = [PatternVar(q, self._binary(f"x_b{b.index}_{phase}_{_tier_name(q)}"))
+                             for q in b.spec.patterns[phase]]
 
     def add_cover(self, b: _Block, phase: str) -> None:
         """Every operator (and the LM head) sits in exactly one chosen tier."""
@@ -283,6 +283,11 @@ class CoDesignMILP:
                     ops[q.ops[0]] = Placement(engine, k, None)
             phases[p] = ops
         return Mapping(arch, phases)
+
+
+def _tier_name(q: TierPattern) -> str:
+    """Readable, unique variable suffix: operators with H (host) or P<k> (PIM on k channels)."""
+    return "_".join(f"{op}{'P' + str(k) if engine == PIM else 'H'}" for op, (engine, k) in zip(q.ops, q.engines))
 
 
 def _combine(terms: list[tuple[pulp.LpAffineExpression, float]]) -> pulp.LpAffineExpression:
