@@ -1,4 +1,11 @@
-"""The preset catalog: models, hosts, memories, PIM options and systems."""
+"""The preset catalog: models, hosts, memories, PIM options and systems.
+
+    from specpim.presets import catalog_entries, preset
+    catalog_entries()["hosts"]["a100-80gb"]     # the same objects instance files use
+    kind, obj = preset("hbm3-pim-bank")
+
+``specpim presets [NAME] [--json]`` prints the same catalog.
+"""
 
 from __future__ import annotations
 
@@ -22,19 +29,34 @@ def catalog_entries() -> dict[str, dict[str, Any]]:
     }
 
 
+def preset(name: str) -> tuple[str, Any]:
+    """(kind, preset) for a preset name of any kind."""
+    for kind, items in catalog_entries().items():
+        if name in items:
+            return kind, items[name]
+    known = sorted(n for items in catalog_entries().values() for n in items)
+    raise InstanceError(f"unknown preset {name!r}; known: {', '.join(known)}", field="presets")
+
+
 def _key_figures(kind: str, p: Any) -> str:
     if kind == "models":
         return (f"{p.layers} layers, hidden {p.hidden}, {p.heads}/{p.kv_heads} heads, FFN {p.ffn}"
                 f"{' gated' if p.gated_ffn else ''}, vocab {p.vocab}, {p.params / 1e9:.2f} B params")
     if kind == "hosts":
-        return f"{p.peak_flops:g} TFLOP/s × {p.compute_efficiency:g}, {p.energy_per_flop:g} pJ/FLOP"
+        link = catalog.LINKS.get(p.name, 0.0)
+        return (f"{p.peak_flops:g} TFLOP/s × {p.compute_efficiency:g}, {p.energy_per_flop:g} pJ/FLOP, "
+                + (f"link {link:g} GB/s" if link else "no device link"))
     if kind == "memories":
-        return (f"{p.stacks} × {p.channels_per_stack} channels, {p.channel_bandwidth:g} GB/s and "
-                f"{p.channel_capacity:g} GB per channel, {p.energy_per_bit:g} pJ/b")
+        return (f"{catalog.MEMORY_TECH.get(p.name, '?')}: {p.stacks} × {p.channels_per_stack} channels, "
+                f"{p.channel_bandwidth:.4g} GB/s and {p.channel_capacity:g} GB per channel "
+                f"({p.channels * p.channel_bandwidth:,.0f} GB/s, {p.capacity_bytes / 1e9:g} GB) × "
+                f"{p.bandwidth_efficiency:g}, {p.energy_per_bit:g} pJ/b")
     if kind == "pim_options":
-        return (f"{p.granularity}: {p.internal_bandwidth:g} GB/s, {p.peak_flops:g} GFLOP/s, {p.area:g} mm² "
-                f"per channel, {p.energy_per_bit:g} pJ/b")
-    return (f"{p.devices} × {p.host.name} + {p.memory.name}, {len(p.pim_options)} PIM options, "
+        return (f"{catalog.PIM_TECH.get(p.name, '?')} {p.granularity}: {p.internal_bandwidth:.4g} GB/s, "
+                f"{p.peak_flops:.4g} GFLOP/s, {p.area:g} mm² per channel, {p.energy_per_bit:g} pJ/b, "
+                f"{p.energy_per_flop:g} pJ/FLOP")
+    pims = ", ".join(o.name for o in p.pim_options) or "no PIM"
+    return (f"{p.devices} × {p.host.name} + {p.memory.name} ({p.memory.channels} channels); {pims}; "
             f"link {p.link_bandwidth:g} GB/s")
 
 
@@ -44,7 +66,7 @@ def listing(as_json: bool = False) -> str:
         return json.dumps({k: {n: _plain(p) for n, p in v.items()} for k, v in entries.items()}, indent=2)
     lines = []
     for kind, items in entries.items():
-        lines.append(f"{kind}:")
+        lines.append(f"{kind.replace('_', ' ')}:")
         for name, p in items.items():
             lines.append(f"  {name:<24} {_key_figures(kind, p)}")
             lines.append(f"  {'':<24} source: {p.source}")
@@ -52,14 +74,19 @@ def listing(as_json: bool = False) -> str:
 
 
 def describe(name: str, as_json: bool = False) -> str:
-    for kind, items in catalog_entries().items():
-        if name in items:
-            data = _plain(items[name])
-            if as_json:
-                return json.dumps({"kind": kind, **data}, indent=2)
-            return "\n".join([f"{name} ({kind[:-1]})"] + [f"  {k}: {v}" for k, v in _flat(data)])
-    known = sorted(n for items in catalog_entries().values() for n in items)
-    raise InstanceError(f"unknown preset {name!r}; known: {', '.join(known)}", field="presets")
+    kind, p = preset(name)
+    data = _plain(p)
+    if kind == "hosts":
+        data["link_bandwidth"] = catalog.LINKS.get(name, 0.0)
+        data["link_source"] = catalog.LINK_SOURCES.get(name, "")
+    elif kind == "memories":
+        data["technology"] = catalog.MEMORY_TECH.get(name)
+    elif kind == "pim_options":
+        data["memory_technology"] = catalog.PIM_TECH.get(name)
+    if as_json:
+        return json.dumps({"kind": kind, **data}, indent=2)
+    head = f"{name} ({kind[:-1].replace('_', ' ')}): {_key_figures(kind, p)}"
+    return "\n".join([head] + [f"  {k}: {v}" for k, v in _flat(data)])
 
 
 def _plain(p: Any) -> dict[str, Any]:

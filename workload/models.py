@@ -67,18 +67,22 @@ def _opt(name: str, layers: int, hidden: int, heads: int) -> ModelConfig:
 
 
 def _llama(name: str, repo: str, layers: int, hidden: int, heads: int, kv_heads: int,
-           ffn: int, vocab: int, paper: str) -> ModelConfig:
+           ffn: int, vocab: int, paper: str, dtype: str = "fp16") -> ModelConfig:
     return ModelConfig(
         name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
-        ffn=ffn, gated_ffn=True, vocab=vocab, dtype="fp16",
+        ffn=ffn, gated_ffn=True, vocab=vocab, dtype=dtype,
         source=f"Hugging Face {repo} config.json ({paper})",
     )
 
 
 _L2 = "Touvron et al., Llama 2, 2023"
 _L3 = "Meta, Llama 3 model card, 2024"
+_VICUNA = "Chiang et al., Vicuna, 2023; LLaMA-1 shapes"
 
-# Figures are the config.json values of each public checkpoint.
+# Figures are the config.json values of each public checkpoint (copies of several
+# are in instances/hf/, and tests/test_catalog.py checks the presets against them).
+# OPT-350m's embeddings are 512-wide with in/out projections; ModelConfig counts them
+# at the hidden size (≈25 M extra parameters, 7%).
 _PRESETS: dict[str, ModelConfig] = {m.name: m for m in [
     _opt("opt-125m", 12, 768, 12),
     _opt("opt-350m", 24, 1024, 16),
@@ -91,12 +95,17 @@ _PRESETS: dict[str, ModelConfig] = {m.name: m for m in [
     _llama("llama2-7b", "meta-llama/Llama-2-7b-hf", 32, 4096, 32, 32, 11008, 32000, _L2),
     _llama("llama2-13b", "meta-llama/Llama-2-13b-hf", 40, 5120, 40, 40, 13824, 32000, _L2),
     _llama("llama2-70b", "meta-llama/Llama-2-70b-hf", 80, 8192, 64, 8, 28672, 32000, _L2),
-    _llama("llama3-8b", "meta-llama/Meta-Llama-3-8B", 32, 4096, 32, 8, 14336, 128256, _L3),
-    _llama("llama3-70b", "meta-llama/Meta-Llama-3-70B", 80, 8192, 64, 8, 28672, 128256, _L3),
+    _llama("llama3-8b", "meta-llama/Meta-Llama-3-8B", 32, 4096, 32, 8, 14336, 128256, _L3, "bf16"),
+    _llama("llama3-70b", "meta-llama/Meta-Llama-3-70B", 80, 8192, 64, 8, 28672, 128256, _L3, "bf16"),
     _llama("tinyllama-1.1b", "TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T", 22, 2048, 32, 4,
-           5632, 32000, "Zhang et al., TinyLlama, 2024"),
+           5632, 32000, "Zhang et al., TinyLlama, 2024", "bf16"),
     _llama("llama-68m", "JackFram/llama-68m", 2, 768, 12, 12, 3072, 32000,
            "Miao et al., SpecInfer, ASPLOS 2024"),
+    _llama("vicuna-7b", "lmsys/vicuna-7b-v1.3", 32, 4096, 32, 32, 11008, 32000, _VICUNA),
+    _llama("vicuna-33b", "lmsys/vicuna-33b-v1.3", 60, 6656, 52, 52, 17920, 32000, _VICUNA),
+    _llama("mistral-7b", "mistralai/Mistral-7B-v0.1", 32, 4096, 32, 8, 14336, 32000,
+           "Jiang et al., Mistral 7B, 2023", "bf16"),
+    _llama("qwen2-7b", "Qwen/Qwen2-7B", 28, 3584, 28, 4, 18944, 152064, "Qwen team, Qwen2, 2024", "bf16"),
 ]}
 
 
@@ -123,34 +132,50 @@ _HF_KEYS = {
     "ffn": ("intermediate_size", "ffn_dim", "n_inner"),
     "vocab": ("vocab_size",),
 }
-_GATED_TYPES = {"llama", "mistral", "mixtral", "qwen2", "gemma", "gemma2", "phi3"}
+_GATED_TYPES = {"llama", "mistral", "qwen2", "gemma", "gemma2", "phi3"}
+_MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
 
 
 def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> ModelConfig:
-    """Build a ModelConfig from a Hugging Face ``config.json``."""
+    """Build a ModelConfig from a Hugging Face ``config.json``.
+
+    Supported: dense decoder-only models whose head size is hidden / heads
+    (OPT, GPT-2 style, LLaMA 1–3, TinyLlama, Mistral, Qwen2, ...).  Mixtures of
+    experts and explicit head sizes that differ from hidden / heads are
+    refused rather than modelled wrongly.
+    """
+    def fail(message: str) -> InstanceError:
+        return InstanceError(message, path=file, field=field_path)
+
     if not path.is_file():
-        raise InstanceError(f"Hugging Face config file not found: {path}", path=file, field=field_path)
+        raise fail(f"Hugging Face config file not found: {path}")
     try:
         cfg = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"{path} is not valid JSON ({exc})", path=file, field=field_path) from None
+        raise fail(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict):
-        raise InstanceError(f"{path} must hold a JSON object", path=file, field=field_path)
+        raise fail(f"{path} must hold a JSON object")
     values: dict[str, int] = {}
     for name, keys in _HF_KEYS.items():
         found = next((cfg[k] for k in keys if k in cfg), None)
         if found is None and name == "ffn" and "hidden" in values:
             found = 4 * values["hidden"]  # GPT-2 style configs leave n_inner null
         if not isinstance(found, int) or isinstance(found, bool):
-            raise InstanceError(
-                f"{path} has no usable {' / '.join(keys)} (needed for {name}); "
-                f"keys present: {', '.join(sorted(cfg))}",
-                path=file, field=field_path,
-            )
+            raise fail(f"{path} has no usable {' / '.join(keys)} (needed for {name}); "
+                       f"keys present: {', '.join(sorted(cfg))}")
         values[name] = found
-    kv = cfg.get("num_key_value_heads") or values["heads"]
     model_type = str(cfg.get("model_type", ""))
-    dtype = str(cfg.get("torch_dtype") or "float16")
+    experts = next((cfg[k] for k in _MOE_KEYS if isinstance(cfg.get(k), int) and cfg[k] > 1), None)
+    if experts is not None:
+        raise fail(f"{path} describes a mixture of experts ({experts} experts, model_type {model_type!r}); "
+                   "only dense models are supported")
+    head_dim = cfg.get("head_dim")
+    if values["heads"] and isinstance(head_dim, int) and head_dim * values["heads"] != values["hidden"]:
+        raise fail(f"{path} sets head_dim {head_dim}, but hidden_size / num_attention_heads is "
+                   f"{values['hidden'] / values['heads']:g}; such models are not supported")
+    kv = cfg.get("num_key_value_heads") or values["heads"]
+    # Newer transformers write "dtype", older ones "torch_dtype".
+    dtype = str(cfg.get("dtype") or cfg.get("torch_dtype") or "float16")
     if dtype not in DTYPE_BYTES:
         dtype = "fp16"
     return ModelConfig(
@@ -158,6 +183,7 @@ def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> Mo
         layers=values["layers"], hidden=values["hidden"], heads=values["heads"], kv_heads=int(kv),
         ffn=values["ffn"], gated_ffn=model_type in _GATED_TYPES or cfg.get("hidden_act") == "silu",
         vocab=values["vocab"], dtype=dtype,
-        tied_embeddings=bool(cfg.get("tie_word_embeddings", model_type == "opt")),
-        source=f"Hugging Face config {path.name}",
+        # transformers ties the LM head to the embedding unless the config says otherwise
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
+        source=f"Hugging Face config {path}",
     )
