@@ -35,22 +35,27 @@ from .result import FEASIBLE, INFEASIBLE, NO_SOLUTION, OPTIMAL, SolverResult
 _TOL = 1e-9
 
 
+_INSTALL = "pip install --force-reinstall cbcbox"
+
+
 def cbc_path() -> str:
-    """Path of the CBC binary shipped by the cbcbox wheel (or SPECPIM_CBC)."""
+    """Path of the CBC binary: $SPECPIM_CBC if set, else the one the cbcbox
+    wheel ships.  Raises SolverError, saying how to fix it, when there is none."""
     override = os.environ.get("SPECPIM_CBC")
     if override:
         if not (os.path.isfile(override) and os.access(override, os.X_OK)):
-            raise SolverError(f"SPECPIM_CBC={override!r} is not an executable CBC binary")
+            raise SolverError(f"CBC solver: SPECPIM_CBC={override!r} is not an executable file; point it at a "
+                              "cbc binary, or unset it to use the CBC of the cbcbox wheel (pip install cbcbox)")
         return override
     try:
         import cbcbox
     except ImportError:
-        raise SolverError("the CBC solver is not installed: pip install cbcbox "
+        raise SolverError("CBC solver: not installed; install it with: pip install cbcbox "
                           "(or set SPECPIM_CBC to a cbc binary)") from None
     path = cbcbox.cbc_bin_path()
-    if not os.path.isfile(path):
-        raise SolverError(f"cbcbox is installed but its CBC binary is missing at {path}; "
-                          "reinstall it: pip install --force-reinstall cbcbox")
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise SolverError(f"CBC solver: cbcbox is installed but its binary is missing or not executable at "
+                          f"{path}; reinstall it: {_INSTALL}")
     return path
 
 
@@ -64,11 +69,14 @@ class _BlockOutcome:
 
 def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | None = None,
                threads: int = 1) -> tuple[str, float | None, float | None]:
-    """Run CBC on ``milp`` in a private temporary directory.
+    """Run CBC on ``milp`` in a private temporary directory, removed afterwards.
 
     Returns (status, objective, bound) in MILP units.  The status comes from
-    PuLP's ``sol_status``: a run stopped by the time limit with a solution is
-    ``feasible``, never ``optimal``.
+    PuLP's ``sol_status`` (and ``status`` for proven infeasibility): only a
+    run CBC finished is ``optimal``; one stopped by the time limit with a
+    solution is ``feasible``, without one ``no_solution``.  ``bound`` is a
+    valid lower bound or None.  A missing, crashing or garbled solver raises
+    SolverError.
     """
     path = cbc_path()
     tmp = tempfile.mkdtemp(prefix="specpim-cbc-")
@@ -78,14 +86,15 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
         options = [] if cutoff is None else [f"cutoff {cutoff!r}"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
+            # gapRel=0: "optimal" must mean proven optimal, whatever the build's default gap
             solver = pulp.COIN_CMD(path=path, msg=False, timeLimit=time_limit, threads=threads,
-                                   logPath=log, options=options)
+                                   logPath=log, options=options, gapRel=0)
         solver.tmpDir = tmp
         try:
             milp.prob.solve(solver)
-        except pulp.PulpSolverError as exc:
-            raise SolverError(f"CBC failed ({exc}); check the binary at {path} runs, "
-                              "or reinstall it: pip install --force-reinstall cbcbox") from None
+        except Exception as exc:   # PuLP's error, a failed exec, or an unreadable solution file
+            raise SolverError(f"CBC solver failed ({type(exc).__name__}: {exc}){_log_tail(log)}; check that "
+                              f"{path} runs, or reinstall it: {_INSTALL}") from None
         text = open(log).read() if os.path.exists(log) else ""
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -95,7 +104,8 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
         return OPTIMAL, obj, obj
     bound = _log_bound(text)
     if sol == pulp.LpSolutionIntegerFeasible:
-        return FEASIBLE, float(pulp.value(milp.prob.objective)), bound
+        obj = float(pulp.value(milp.prob.objective))
+        return FEASIBLE, obj, None if bound is None else min(bound, obj)
     # CBC's "proven infeasible" (also what a cutoff that nothing beats gives)
     # reaches PuLP as status Infeasible with sol_status "no solution found".
     if sol == pulp.LpSolutionInfeasible or milp.prob.status == pulp.LpStatusInfeasible:
@@ -105,9 +115,27 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
     return NO_SOLUTION, None, bound
 
 
+def _log_tail(log: str, lines: int = 3) -> str:
+    try:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            tail = [ln.strip() for ln in fh if ln.strip()][-lines:]
+    except OSError:
+        return ""
+    return f"; its log ends: {' | '.join(tail)}" if tail else ""
+
+
 def _log_bound(text: str) -> float | None:
-    m = re.search(r"Lower bound:\s*([-+0-9.eE]+)", text)
-    return float(m.group(1)) if m else None
+    """CBC's best lower bound, as printed in its log.
+
+    CBC rounds it for printing (6731.2151 shows as 6731.22), so one unit of
+    the last printed digit is taken off to keep it a valid lower bound.
+    """
+    m = re.search(r"Lower bound:\s*([-+]?[0-9]*\.?[0-9]+)(?:[eE]([-+]?[0-9]+))?", text)
+    if not m:
+        return None
+    digits, exp = m.group(1), int(m.group(2) or 0)
+    decimals = len(digits.partition(".")[2])
+    return float(digits) * 10.0 ** exp - 10.0 ** (exp - decimals)
 
 
 def _better(obj: float, idx: int, best_obj: float | None, best_idx: int | None) -> bool:
@@ -127,6 +155,7 @@ class CbcSolver:
         self.use_bounds = use_bounds
 
     def solve(self, instance: Instance, tables: InstanceTables, time_limit: float | None = None) -> SolverResult:
+        cbc_path()   # a missing solver is reported before any work
         t0 = time.perf_counter()
         blocks = make_blocks(instance, tables)
         scale = ENERGY_SCALE if instance.objective.metric == ENERGY else TIME_SCALE
@@ -156,6 +185,8 @@ class CbcSolver:
     # -- block by block ----------------------------------------------------
     def _solve_blocks(self, instance, blocks: list[BlockSpec], time_limit, scale, t0) -> SolverResult:
         found = [block_bound(instance, b) for b in blocks]
+        # Pruning and order use the bounds only when asked; the reported
+        # optimality gap always uses them, as they are valid either way.
         bounds = [f.objective if self.use_bounds else 0.0 for f in found]
         latency_limit = instance.objective.latency_bound if instance.objective.metric == ENERGY else None
         pending = sorted(range(len(blocks)), key=lambda i: (bounds[i], i))
@@ -182,12 +213,23 @@ class CbcSolver:
                     stats["pruned"] += 1
                 return None
 
+        def stop() -> None:
+            with lock:
+                pending.clear()
+
         def work() -> None:
+            try:
+                run()
+            except BaseException:   # a solver failure or an interrupt: let the other worker stop too
+                stop()
+                raise
+
+        def run() -> None:
             while (i := next_block()) is not None:
                 remaining = None if deadline is None else deadline - time.perf_counter()
                 if remaining is not None and remaining <= 0.05:
                     with lock:
-                        outcomes[i] = _BlockOutcome(NO_SOLUTION, None, bounds[i], None)
+                        outcomes[i] = _BlockOutcome(NO_SOLUTION, None, found[i].objective, None)
                     continue
                 tb = time.perf_counter()
                 milp = CoDesignMILP(instance, [blocks[i]], name=f"specpim_b{i}")
@@ -204,7 +246,7 @@ class CbcSolver:
                     spent["solve"] += time.perf_counter() - ts
                     stats["solved"] += 1
                     obj = None if obj is None else obj / scale
-                    bnd = bounds[i] if bnd is None else max(bounds[i], bnd / scale)
+                    bnd = found[i].objective if bnd is None else max(found[i].objective, bnd / scale)
                     if status == INFEASIBLE and cutoff is not None:
                         outcomes[i] = _BlockOutcome("pruned", None, inc, None)   # nothing beats the incumbent
                     else:
@@ -217,18 +259,27 @@ class CbcSolver:
             work()
         else:
             with ThreadPoolExecutor(n_workers) as pool:
-                for f in [pool.submit(work) for _ in range(n_workers)]:
-                    f.result()
+                futures = [pool.submit(work) for _ in range(n_workers)]
+                try:
+                    for f in futures:
+                        f.result()
+                except BaseException:   # e.g. Ctrl-C: no new blocks; running ones finish
+                    stop()
+                    raise
         result = SolverResult(self.name, NO_SOLUTION, build_s=spent["build"], solve_s=spent["solve"], stats=stats)
+        open_blocks = [o for o in outcomes.values() if o.status in (FEASIBLE, NO_SOLUTION)]
         if best["idx"] is None:
             if len(outcomes) == len(blocks) and all(o.status in (INFEASIBLE, "pruned") for o in outcomes.values()):
                 result.status = INFEASIBLE
+            elif open_blocks:
+                result.bound = min(o.bound for o in open_blocks)
             return result
         out = outcomes[best["idx"]]
         result.mapping = out.milp.mapping(out.milp.blocks[0])
         result.objective = out.objective
         result.write_model = out.milp.prob.writeLP
-        open_blocks = [o for o in outcomes.values() if o.status in (FEASIBLE, NO_SOLUTION)]
-        result.bound = min([out.objective] + [o.bound for o in open_blocks if o.bound is not None])
+        # Every block is settled (solved, pruned by a valid bound, or proven
+        # infeasible) or open with a valid bound: optimal only if none is open.
+        result.bound = min([out.objective] + [o.bound for o in open_blocks])
         result.status = FEASIBLE if open_blocks else OPTIMAL
         return result

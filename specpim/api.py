@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specpim.errors import SolverError
+from specpim.errors import InstanceError, SolverError
 from specpim.hardware.costs import CostModel
 from specpim.solvers import INFEASIBLE, make_solver
 
 from .baselines import Baseline, compute_baselines
 from .costmodels import resolve_cost_model
-from .diagnose import precheck
+from .diagnose import precheck, precheck_latency, solver_proved
 from .evaluate import Metrics
 from .evaluate import evaluate as _evaluate
 from .instance import LATENCY, THROUGHPUT, Instance
-from .loader import load_instance
+from .loader import load_instance, read_yaml
 from .mapping import Architecture, Mapping
 from .tables import InstanceTables
 
@@ -33,8 +33,13 @@ class Solution:
     """A solve's answer.
 
     ``objective`` is in the instance's metric: seconds per token (latency),
-    joules per token (energy) or tokens per second (throughput).  ``gap`` is
-    the proven relative optimality gap (0 when ``status == "optimal"``).
+    joules per token (energy) or tokens per second (throughput).  ``bound``
+    is the best value the solver proved possible, in the same unit, and
+    ``gap`` = |bound − objective| / objective is the proven relative
+    optimality gap: 0 when ``status == "optimal"``, None when no bound is
+    known.  ``status`` is "optimal" only when the solver proved it; a run
+    stopped by its time limit with a design is "feasible", without one
+    "no_solution"; "infeasible" comes with a ``diagnosis``.
     """
 
     instance: Instance
@@ -99,22 +104,49 @@ def _as_instance(instance: Instance | str | Path | dict) -> Instance:
     return instance if isinstance(instance, Instance) else load_instance(instance)
 
 
+def _check_time_limit(time_limit: Any) -> float | None:
+    if time_limit is None:
+        return None
+    ok = isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
+    if not ok or not 0 < time_limit < float("inf"):
+        raise InstanceError(f"expected a finite number > 0 (seconds) or None, found {time_limit!r}",
+                            field="time_limit")
+    return float(time_limit)
+
+
+def _make_engine(solver: Any, options: dict[str, Any]):
+    if not isinstance(solver, str):
+        raise InstanceError(f"expected a solver name, found {solver!r}", field="solver")
+    try:
+        return make_solver(solver, **options)
+    except TypeError as exc:   # an option the solver does not take
+        raise InstanceError(f"solver {solver!r} does not accept the options {sorted(options)} ({exc})",
+                            field="solver") from None
+
+
 def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limit: float | None = None, *,
           cost_model: CostModel | None = None, allow_imports: bool = False, baselines: bool = True,
           **solver_options) -> Solution:
     """Find the optimal co-design of ``instance``.
 
-    The returned mapping is re-scored by the independent evaluator; a
-    mismatch with the solver's own objective raises SolverError.
+    Bad input of any kind (instance, cost model, options) raises
+    InstanceError; a missing or failing solver raises SolverError.  An
+    infeasible instance is not an error: the Solution has status
+    "infeasible" and a diagnosis naming the binding resource.  The returned
+    mapping is re-scored by the independent evaluator; a mismatch with the
+    solver's own objective raises SolverError.
     """
     inst = _as_instance(instance)
+    time_limit = _check_time_limit(time_limit)
     model = resolve_cost_model(inst, cost_model, allow_imports=allow_imports)
-    engine = make_solver(solver, **solver_options)
+    engine = _make_engine(solver, solver_options)
     diagnosis = precheck(inst)
+    tables = InstanceTables(inst, model)
+    if diagnosis is None:
+        diagnosis = precheck_latency(inst, tables)
     if diagnosis is not None:
         return Solution(inst, engine.name, INFEASIBLE, None, None, None, None, None, 0.0, 0.0,
                         diagnosis=diagnosis)
-    tables = InstanceTables(inst, model)
     res = engine.solve(inst, tables, time_limit)
     metrics = None
     objective = None
@@ -130,19 +162,34 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     bound = res.bound
     gap = res.gap
     if inst.objective.metric == THROUGHPUT and bound is not None:
-        bound = inst.workload.batch / bound if bound > 0 else None   # latency bound → throughput bound
+        # latency lower bound → throughput upper bound; the gap follows the metric:
+        # (ub − tp) / tp = lat / lb − 1 = g / (1 − g) for the latency gap g
+        bound = inst.workload.batch / bound if bound > 0 else None
+        gap = None if gap is None or gap >= 1 else gap / (1 - gap)
+    diagnosis = res.diagnosis
+    if res.status == INFEASIBLE and diagnosis is None:
+        diagnosis = solver_proved(inst, tables)
     found = compute_baselines(inst, model) if baselines else {}
     return Solution(inst, res.solver, res.status, objective, res.mapping, metrics, gap, bound,
-                    res.build_s, res.solve_s, found, res.diagnosis, res.stats, res.write_model)
+                    res.build_s, res.solve_s, found, diagnosis, res.stats, res.write_model)
 
 
-def evaluate(instance: Instance | str | Path | dict, mapping: Mapping | dict, *,
+def evaluate(instance: Instance | str | Path | dict, mapping: Mapping | dict | str | Path, *,
              cost_model: CostModel | None = None, allow_imports: bool = False) -> Metrics:
-    """Score ``mapping`` on ``instance`` without any solver."""
+    """Score ``mapping`` (a Mapping, its dict, or a mapping.json/.yaml path)
+    on ``instance`` without any solver.
+
+    A mapping that does not fit the instance raises InstanceError naming
+    the operator and the violated rule (and the file, when given one).
+    """
     inst = _as_instance(instance)
+    file = None
+    if isinstance(mapping, (str, Path)):
+        file = str(mapping)
+        mapping = read_yaml(Path(mapping))   # JSON is YAML
     if not isinstance(mapping, Mapping):
-        mapping = Mapping.from_dict(mapping)
-    return _evaluate(inst, mapping, resolve_cost_model(inst, cost_model, allow_imports=allow_imports))
+        mapping = Mapping.from_dict(mapping, file=file)
+    return _evaluate(inst, mapping, resolve_cost_model(inst, cost_model, allow_imports=allow_imports), file=file)
 
 
 __all__ = ["Solution", "solve", "evaluate", "load_instance"]

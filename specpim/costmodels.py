@@ -4,24 +4,36 @@ the API, or a ``module:Class`` named by the instance file.
 Importing a module named in a file runs that module's code, so it happens
 only when the caller allows it (``allow_imports=True`` or the CLI's
 ``--allow-imports``): a shared instance file must never execute code just
-by being solved.
+by being validated, solved or evaluated.  The module is looked up in the
+instance file's folder first, then on the Python path.
+
+Whatever the model, its answers are checked before any solver sees them:
+an exception, a wrong shape, a non-finite or negative value, or a zero
+operator time becomes an InstanceError naming the model and the method.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any, Callable
+
+import numpy as np
 
 from specpim.errors import InstanceError
 from specpim.hardware.costs import CostModel, RooflineCostModel
 
 from .instance import Instance
 
+METHODS = ("host", "pim", "collective")
+
 
 def resolve_cost_model(instance: Instance, cost_model: CostModel | None = None,
                        *, allow_imports: bool = False) -> CostModel:
+    """The cost model to use, wrapped so that any bad answer raises InstanceError."""
     if cost_model is not None:
-        _require_protocol(cost_model, "the cost_model argument")
-        return cost_model
+        _require_protocol(cost_model, "the cost_model argument", instance)
+        return CheckedCostModel(cost_model, type(cost_model).__name__, instance.source)
     ref = instance.cost_model
     if ref is None:
         return RooflineCostModel()
@@ -31,11 +43,7 @@ def resolve_cost_model(instance: Instance, cost_model: CostModel | None = None,
             "when allowed (CLI: --allow-imports, API: allow_imports=True)",
             path=instance.source, field="cost_model")
     module_name, _, class_name = ref.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InstanceError(f"cannot import module {module_name!r} ({exc})", path=instance.source,
-                            field="cost_model") from None
+    module = _import(module_name, instance)
     cls = getattr(module, class_name, None)
     if cls is None:
         raise InstanceError(f"module {module_name!r} has no attribute {class_name!r}", path=instance.source,
@@ -43,12 +51,87 @@ def resolve_cost_model(instance: Instance, cost_model: CostModel | None = None,
     try:
         model = cls()
     except Exception as exc:  # user code: report, don't crash
-        raise InstanceError(f"{ref}() failed: {exc}", path=instance.source, field="cost_model") from None
-    _require_protocol(model, ref)
-    return model
+        raise InstanceError(f"{ref}() failed: {type(exc).__name__}: {exc}", path=instance.source,
+                            field="cost_model") from None
+    _require_protocol(model, ref, instance)
+    return CheckedCostModel(model, ref, instance.source)
 
 
-def _require_protocol(model: object, what: str) -> None:
-    missing = [m for m in ("host", "pim", "collective") if not callable(getattr(model, m, None))]
+def _import(module_name: str, instance: Instance):
+    folder = instance.base_dir
+    if folder:
+        sys.path.insert(0, folder)
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or anything the module raises while it runs
+        where = f" (searched {folder} first, then the Python path)" if folder else ""
+        raise InstanceError(f"cannot import module {module_name!r}{where}: {type(exc).__name__}: {exc}",
+                            path=instance.source, field="cost_model") from None
+    finally:
+        if folder:
+            sys.path.remove(folder)
+
+
+def _require_protocol(model: object, what: str, instance: Instance) -> None:
+    missing = [m for m in METHODS if not callable(getattr(model, m, None))]
     if missing:
-        raise InstanceError(f"{what} lacks the cost-model method(s) {', '.join(missing)}", field="cost_model")
+        raise InstanceError(f"{what} lacks the cost-model method(s) {', '.join(missing)}",
+                            path=instance.source, field="cost_model")
+
+
+class CheckedCostModel:
+    """A user cost model whose every answer is validated.
+
+    Guarantees: ``host``/``pim`` return float arrays of the documented
+    shapes with finite times > 0 and finite energies ≥ 0; ``collective``
+    returns four finite values ≥ 0.  Anything else raises InstanceError.
+    """
+
+    def __init__(self, model: Any, name: str, source: str | None):
+        self.model, self.name, self.source = model, name, source
+
+    def _fail(self, method: str, message: str) -> InstanceError:
+        return InstanceError(f"cost model {self.name}.{method} {message}", path=self.source, field="cost_model")
+
+    def _call(self, method: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as exc:
+            raise self._fail(method, f"raised {type(exc).__name__}: {exc}") from None
+
+    def _arrays(self, method: str, out: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            time, energy = out
+            arrays = (np.asarray(time, dtype=float), np.asarray(energy, dtype=float))
+        except (TypeError, ValueError):
+            raise self._fail(method, f"returned {type(out).__name__}, expected a pair (time, energy) of "
+                             f"arrays of shape {shape}") from None
+        for what, arr in zip(("time", "energy"), arrays):
+            if arr.shape != shape:
+                raise self._fail(method, f"returned {what} of shape {arr.shape}, expected {shape}")
+            if not np.all(np.isfinite(arr)):
+                raise self._fail(method, f"returned a non-finite {what}")
+        if np.any(arrays[0] <= 0):
+            raise self._fail(method, "returned an operator time ≤ 0 s; every operator takes time")
+        if np.any(arrays[1] < 0):
+            raise self._fail(method, "returned a negative energy")
+        return arrays
+
+    def host(self, ops, system):
+        out = self._call("host", lambda: self.model.host(ops, system))
+        return self._arrays("host", out, (len(ops),))
+
+    def pim(self, ops, system, option, channels):
+        out = self._call("pim", lambda: self.model.pim(ops, system, option, channels))
+        return self._arrays("pim", out, (len(ops), len(channels)))
+
+    def collective(self, allreduce_bytes, gather_bytes, system):
+        out = self._call("collective", lambda: self.model.collective(allreduce_bytes, gather_bytes, system))
+        try:
+            values = tuple(float(x) for x in out)
+        except (TypeError, ValueError):
+            values = ()
+        if len(values) != 4 or not all(np.isfinite(values)) or min(values) < 0:
+            raise self._fail("collective", "must return four finite values ≥ 0: all-reduce time and "
+                             f"energy, all-gather time and energy; returned {out!r:.80}")
+        return values

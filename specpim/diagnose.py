@@ -1,17 +1,44 @@
 """Necessary conditions checked before solving, so an infeasible instance is
-explained in terms of the binding resource rather than just "infeasible"."""
+explained by its binding resource, with numbers, rather than just
+"infeasible".
+
+Each check compares what the instance needs with what it has: memory
+capacity (weights + KV caches per device), area (the smallest PIM design
+against the budget, when a design without PIM is excluded) and, for the
+energy objective, the latency bound (a valid lower bound on the latency of
+every design against the bound).  When all of them hold and the solver still
+proves infeasibility, ``solver_proved`` says so and lists the checks that
+passed, so the user knows the cause is a combination of constraints.
+"""
 
 from __future__ import annotations
 
-from .instance import Instance
+from dataclasses import dataclass
+
+from .instance import ENERGY, Instance
+from .solvers.blocks import block_bound, make_blocks
+from .tables import InstanceTables
+
+
+@dataclass(frozen=True)
+class Check:
+    """One necessary condition: ``ok`` says whether it holds; ``text``
+    states needed versus available either way."""
+
+    resource: str
+    ok: bool
+    text: str
 
 
 def _gb(x: float) -> str:
     return f"{x / 1e9:.2f} GB"
 
 
-def precheck(inst: Instance) -> str | None:
-    """A diagnosis if the instance is infeasible for a reason visible up front."""
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.4g} ms"
+
+
+def memory_check(inst: Instance) -> Check:
     mem = inst.system.memory
     g = max(inst.draft_lens)
     need = 0.0
@@ -22,14 +49,52 @@ def precheck(inst: Instance) -> str | None:
         kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == "attention") * work.layers
         need += w + kv
         parts.append(f"{work.model.name}: weights {_gb(w)} + KV cache {_gb(kv)}")
-    if need > mem.capacity_bytes:
-        return (f"memory capacity: the models need {_gb(need)} per device ({'; '.join(parts)}), "
-                f"but a device has {_gb(mem.capacity_bytes)} ({mem.channels} channels × "
-                f"{mem.channel_capacity:g} GB)")
+    have = f"a device has {_gb(mem.capacity_bytes)} ({mem.channels} channels × {mem.channel_capacity:g} GB)"
+    return Check("memory capacity", need <= mem.capacity_bytes,
+                 f"the models need {_gb(need)} per device ({'; '.join(parts)}), {have}")
+
+
+def area_check(inst: Instance) -> Check | None:
     ds = inst.design_space
-    if ds.area_budget is not None and not ds.include_no_pim:
-        smallest = min((inst.system.pim_option(n).area * min(ds.pim_channels), n) for n in ds.pim_options)
-        if smallest[0] > ds.area_budget:
-            return (f"area budget: the smallest PIM design ({smallest[1]} on {min(ds.pim_channels)} channels) "
-                    f"needs {smallest[0]:g} mm², the budget is {ds.area_budget:g} mm²")
-    return None
+    if ds.area_budget is None or ds.include_no_pim or not ds.pim_options:
+        return None
+    area, name = min((inst.system.pim_option(n).area * min(ds.pim_channels), n) for n in ds.pim_options)
+    return Check("area budget", area <= ds.area_budget * (1 + 1e-9),
+                 f"the smallest PIM design ({name} on {min(ds.pim_channels)} channels) needs {area:g} mm² "
+                 f"per device, the budget is {ds.area_budget:g} mm²")
+
+
+def latency_check(inst: Instance, tables: InstanceTables) -> Check | None:
+    bound = inst.objective.latency_bound
+    if bound is None or inst.objective.metric != ENERGY:
+        return None
+    blocks = make_blocks(inst, tables)
+    if not blocks:
+        return None
+    fastest = min(block_bound(inst, b).latency for b in blocks)
+    return Check("latency bound", fastest <= bound * (1 + 1e-9),
+                 f"the fastest design in the design space needs at least {_ms(fastest)} per token, "
+                 f"the bound is {_ms(bound)}")
+
+
+def _failed(checks) -> str | None:
+    bad = next((c for c in checks if c is not None and not c.ok), None)
+    return None if bad is None else f"{bad.resource}: {bad.text}"
+
+
+def precheck(inst: Instance) -> str | None:
+    """A diagnosis if memory or area makes the instance infeasible (cheap; no cost tables)."""
+    return _failed([memory_check(inst), area_check(inst)])
+
+
+def precheck_latency(inst: Instance, tables: InstanceTables) -> str | None:
+    """A diagnosis if no design can meet the latency bound of an energy objective."""
+    return _failed([latency_check(inst, tables)])
+
+
+def solver_proved(inst: Instance, tables: InstanceTables) -> str:
+    """The diagnosis when only the solver found the instance infeasible."""
+    passed = [c for c in (memory_check(inst), area_check(inst), latency_check(inst, tables)) if c is not None]
+    held = "; ".join(f"{c.resource}: {c.text}" for c in passed)
+    return ("the solver alone proved that no design satisfies all constraints together; each necessary "
+            f"condition checked before solving holds on its own ({held})")

@@ -111,6 +111,11 @@ class _Evaluator:
     def fail(self, field_path: str, message: str) -> InstanceError:
         return InstanceError(message, path=self.file, field=field_path)
 
+    def budget_field(self, phase: str) -> str:
+        if self.inst.design_space.allocation != PARTITION:
+            return "pim_channels"
+        return "draft_channels" if phase == DRAFT else "target_channels"
+
     # -- architecture ---------------------------------------------------
     def check_architecture(self):
         a, ds, sysm = self.map.architecture, self.inst.design_space, self.inst.system
@@ -172,6 +177,9 @@ class _Evaluator:
             pl = placed[name]
             where = f"phases.{phase}.{name}"
             if pl.engine == HOST:
+                if pl.channels:
+                    raise self.fail(f"{where}.channels", f"operator {name!r} runs on the host, so it uses 0 PIM "
+                                    f"channels; found {pl.channels}")
                 time[i], energy[i] = table.host_time[i], table.host_energy[i]
                 continue
             if option is None:
@@ -182,7 +190,8 @@ class _Evaluator:
                                 f"{list(map(int, table.channels))}")
             if pl.channels > budget:
                 raise self.fail(f"{where}.channels",
-                                f"operator {name!r} uses {pl.channels} channels but the {phase} phase has {budget}")
+                                f"operator {name!r} uses {pl.channels} PIM channels but the {phase} phase has "
+                                f"{budget} (architecture.{self.budget_field(phase)})")
             col = table.column(pl.channels)
             time[i], energy[i] = table.pim_time[i, col], table.pim_energy[i, col]
             op = work.op(name)
@@ -194,6 +203,10 @@ class _Evaluator:
             resident += op.resident_bytes * (work.layers if name != work.head.name else 1)
 
         # Tiers: every layer operator has one, the DAG order is respected.
+        if placed[work.head.name].tier is not None:
+            raise self.fail(f"phases.{phase}.{work.head.name}.tier",
+                            f"the LM head runs once after all layers and takes no tier; "
+                            f"found {placed[work.head.name].tier}, expected null")
         layer_names = [o.name for o in work.layer_ops]
         tiers: dict[str, int] = {}
         for name in layer_names:
@@ -215,8 +228,9 @@ class _Evaluator:
             used = sum(placed[layer_names[i]].channels for i in pim)
             if used > budget:
                 raise self.fail(f"phases.{phase}.{layer_names[pim[-1]]}.channels",
-                                f"tier {t} runs {[layer_names[i] for i in pim]} on {used} channels "
-                                f"together, more than the {budget} the {phase} phase has")
+                                f"tier {t} runs {[layer_names[i] for i in pim]} on PIM at once, on {used} "
+                                f"channels together, more than the {budget} the {phase} phase has "
+                                f"(architecture.{self.budget_field(phase)})")
             host_sum = float(time[host].sum())
             pim_max = float(time[pim].max()) if pim else 0.0
             tier_times.append(max(host_sum, pim_max))
@@ -250,9 +264,10 @@ class _Evaluator:
         works = [self.tables.work(p, a.draft_len) for p in phases]
         total = sum(w.model.weight_bytes / inst.system.devices + _kv_bytes(w) for w in works)
         if total > mem.capacity_bytes * (1 + 1e-9):
-            raise self.fail("system.memory",
-                            f"weights and KV caches need {total / 1e9:.2f} GB per device, "
-                            f"the memory holds {mem.capacity_bytes / 1e9:.2f} GB")
+            # A property of the instance, not of the mapping: name the instance file.
+            raise InstanceError(f"weights and KV caches need {total / 1e9:.2f} GB per device, "
+                                f"the memory holds {mem.capacity_bytes / 1e9:.2f} GB; no mapping fits",
+                                path=inst.source, field="system.memory")
         if inst.design_space.allocation == PARTITION:
             for p, m in phases.items():
                 budget = a.draft_channels if p == DRAFT else a.target_channels

@@ -81,6 +81,7 @@ class Instance:
     objective: Objective
     cost_model: str | None = None       # "module:Class" named by the file
     source: str | None = None           # the file it came from
+    base_dir: str | None = None         # folder that relative paths in it resolve against
 
     @property
     def speculative(self) -> bool:

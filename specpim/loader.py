@@ -2,8 +2,9 @@
 
 Order of work: read the YAML with the safe loader, validate it against the
 JSON Schema in specpim/schema.py, then build the frozen objects and check
-what a schema cannot (divisibility, references to presets and files).  Every
-problem raises InstanceError naming the file and the field path.
+what a schema cannot (divisibility, references to presets and files, the
+size of the design space).  Every problem raises InstanceError naming the
+file and the field path; no other exception escapes for bad input.
 """
 
 from __future__ import annotations
@@ -23,45 +24,133 @@ from specpim.hardware.devices import Host, Memory, PimOption, System
 from specpim.workload.models import ModelConfig, model_from_hf_config, model_preset, model_presets
 from specpim.workload.speculation import Speculation
 
-from .instance import LATENCY, PARTITION, DesignSpace, Instance, Objective, Workload
+from .instance import ENERGY, LATENCY, PARTITION, DesignSpace, Instance, Objective, Workload
 from .schema import INSTANCE, MODEL_FIELDS
 
-_VALIDATOR = jsonschema.Draft202012Validator(INSTANCE)
+# Physical quantities in the file's units (GB/s, TFLOP/s, GB, pJ, mm², µs,
+# ms, W) all lie far inside this range; values outside it are typing
+# accidents, and they would reach CBC as coefficients it treats as infinite.
+MAGNITUDE = (1e-12, 1e12)
+# A parsed file may hold at most this many values, counting every use of a
+# YAML alias: an alias bomb is refused instead of exhausting memory.
+MAX_NODES = 100_000
+# Channel-group sizes per design (largest PIM channel count / channel_step);
+# the MILP grows with their square, and realistic spaces use tens.
+MAX_CHANNEL_GROUPS = 1024
+
+
+def _is_number(_checker, x: Any) -> bool:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        f = float(x)
+    except OverflowError:
+        return False
+    return math.isfinite(f) and (f == 0 or MAGNITUDE[0] <= abs(f) <= MAGNITUDE[1])
+
+
+def _is_integer(_checker, x: Any) -> bool:
+    # JSON Schema counts 4.0 as an integer; the builders need a real int.
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAGNITUDE[1]
+
+
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+    {"number": _is_number, "integer": _is_integer})
+_VALIDATOR = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)(INSTANCE)
 
 
 def load_instance(source: str | Path | dict, *, base_dir: str | Path | None = None) -> Instance:
     """Load an instance from a YAML file path or an already-parsed dict.
 
-    Relative paths inside the instance (Hugging Face configs) resolve against
-    the file's folder, or ``base_dir`` for a dict.
+    Relative paths inside the instance (Hugging Face configs, the
+    ``cost_model`` module) resolve against the file's folder, or ``base_dir``
+    for a dict (default: the working directory).  Raises InstanceError, and
+    nothing else, for any problem with the input.
     """
     if isinstance(source, dict):
         data, file = source, None
         base = Path(base_dir) if base_dir else Path.cwd()
-    else:
+    elif isinstance(source, (str, Path)):
         path = Path(source)
         file = str(path)
         data = read_yaml(path)
         base = path.resolve().parent
+    else:
+        raise InstanceError(f"expected the path of an instance file or a dict, found {_found(source)}",
+                            field="instance")
     return build_instance(data, file=file, base=base, default_name=Path(file).stem if file else "instance")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """The safe loader, refusing duplicate keys (YAML would let the last one silently win)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            seen = key in first
+        except TypeError:   # unhashable: the base constructor reports it
+            continue
+        if seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first given on line {first[key] + 1})", key_node.start_mark)
+        first[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def read_yaml(path: Path) -> Any:
+    """Parse a YAML (or JSON) file with the safe loader; problems raise InstanceError."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InstanceError("file not found", path=str(path)) from None
     except IsADirectoryError:
-        raise InstanceError("is a folder, not an instance file", path=str(path)) from None
+        raise InstanceError("is a folder, not a file", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InstanceError(f"cannot read the file ({exc})", path=str(path)) from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise InstanceError(f"YAML syntax error at {where}{problem}", path=str(path)) from None
+    except RecursionError:
+        raise InstanceError("YAML nested too deeply", path=str(path)) from None
+    _check_size(data, str(path))
+    return data
+
+
+def _check_size(data: Any, file: str | None) -> None:
+    """Refuse self-referencing or alias-bombed documents before anything walks them."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        key = id(node)
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        if done:
+            busy.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[key] > MAX_NODES:
+                raise InstanceError(f"the document expands to more than {MAX_NODES} values (YAML aliases?)",
+                                    path=file)
+            continue
+        if key in busy:
+            raise InstanceError("a YAML alias refers to itself", path=file)
+        if key in sizes:
+            continue
+        busy.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children)
 
 
 # -- schema errors -----------------------------------------------------------
@@ -73,20 +162,30 @@ def _field(path) -> str:
     return out or "(top level)"
 
 
-def _describe(schema: dict[str, Any]) -> str:
+_NOUNS = {"integer": ("an integer", "integers"), "number": ("a number", "numbers"),
+          "string": ("a string", "strings"), "boolean": ("true or false", "true or false"),
+          "object": ("a mapping", "mappings"), "array": ("a list", "lists"), "null": ("nothing", "nothing")}
+
+
+def _describe(schema: dict[str, Any], plural: bool = False) -> str:
+    """What a schema expects, in words, with its bounds and unit."""
     if "enum" in schema:
         return "one of " + ", ".join(repr(e) for e in schema["enum"])
+    if "anyOf" in schema:
+        return " or ".join(_describe(b) for b in schema["anyOf"])
     kind = schema.get("type", "value")
-    noun = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
-            "object": "a mapping", "array": "a list", "null": "nothing"}.get(kind, str(kind))
-    parts = [noun]
+    noun = _NOUNS.get(kind, (str(kind), str(kind)))[plural]
+    if kind == "array":
+        noun = ("a non-empty list" if schema.get("minItems") else noun) + \
+            (f" of {_describe(schema['items'], plural=True)}" if "items" in schema else "")
+    bounds = []
     if "exclusiveMinimum" in schema:
-        parts.append(f"> {schema['exclusiveMinimum']:g}")
+        bounds.append(f"> {schema['exclusiveMinimum']:g}")
     if "minimum" in schema:
-        parts.append(f"≥ {schema['minimum']:g}")
+        bounds.append(f"≥ {schema['minimum']:g}")
     if "maximum" in schema:
-        parts.append(f"≤ {schema['maximum']:g}")
-    text = " ".join(parts)
+        bounds.append(f"≤ {schema['maximum']:g}")
+    text = " ".join([noun, " and ".join(bounds)]).strip()
     if schema.get("unit"):
         text += f" ({schema['unit']})"
     return text
@@ -96,8 +195,9 @@ def _found(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
-    return repr(value)
+        return "an empty list" if not value else "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _PY_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
@@ -108,12 +208,44 @@ def _branch_matches(schema: dict[str, Any], value: Any) -> bool:
     kind = schema.get("type")
     if kind is None:
         return "enum" in schema and isinstance(value, str)
+    if kind == "integer" and isinstance(value, float):
+        return True   # 4.0 where an integer belongs: explain that, not the other branches
     ok = isinstance(value, _PY_TYPES[kind])
     return ok and not (isinstance(value, bool) and kind in ("integer", "number"))
 
 
+def _bad_number(error: jsonschema.ValidationError) -> str | None:
+    """Why a value of numeric Python type failed a number/integer type check."""
+    x = error.instance
+    if error.validator_value not in ("number", "integer") or isinstance(x, bool) \
+            or not isinstance(x, (int, float)):
+        return None
+    if error.validator_value == "integer" and isinstance(x, float):
+        return f"found {_found(x)}, not a whole number"
+    if isinstance(x, float) and not math.isfinite(x):
+        return f"found {_found(x)}, not a finite number"
+    return (f"found {_found(x)}, outside the range {MAGNITUDE[0]:g} to {MAGNITUDE[1]:g} "
+            "(in magnitude) that physical values take in these units")
+
+
+def _schema_at(error: jsonschema.ValidationError) -> dict[str, Any]:
+    """The failing schema, given the unit of the nearest enclosing schema
+    that has one (list items and anyOf branches carry it on their parent)."""
+    node: Any = INSTANCE
+    unit = None
+    for step in error.absolute_schema_path:
+        if not isinstance(node, (dict, list)) or (isinstance(node, dict) and step not in node):
+            break
+        node = node[step]
+        if isinstance(node, dict) and node.get("unit"):
+            unit = node["unit"]
+    schema = error.schema
+    return schema if schema.get("unit") or not unit else {**schema, "unit": unit}
+
+
 def _explain(error: jsonschema.ValidationError, file: str | None) -> InstanceError:
     """The most useful single message for a schema error."""
+    where = _field(error.absolute_path)
     if error.validator in ("anyOf", "oneOf"):
         branches = error.validator_value
         for i, branch in enumerate(branches):
@@ -121,14 +253,11 @@ def _explain(error: jsonschema.ValidationError, file: str | None) -> InstanceErr
                 sub = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == i]
                 if sub:
                     return _explain(max(sub, key=lambda e: len(e.absolute_path)), file)
-        options = " or ".join(_describe(b) for b in branches)
-        return InstanceError(f"expected {options}, found {_found(error.instance)}", path=file,
-                             field=_field(error.absolute_path))
-    where = _field(error.absolute_path)
+        return InstanceError(f"expected {_describe(error.schema)}, found {_found(error.instance)}", path=file,
+                             field=where)
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        extra = [k for k in error.instance if k not in allowed]
-        key = extra[0]
+        key = next(k for k in error.instance if k not in allowed)
         close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
         path = f"{where}.{key}" if error.absolute_path else str(key)
@@ -136,17 +265,29 @@ def _explain(error: jsonschema.ValidationError, file: str | None) -> InstanceErr
     if error.validator == "required":
         missing = next(k for k in error.validator_value if k not in error.instance)
         desc = error.schema.get("properties", {}).get(missing, {})
-        what = f" ({desc['description']})" if desc.get("description") else ""
+        what = f": expected {_describe(desc)}" if desc else ""
+        meaning = f" ({desc['description']})" if desc.get("description") else ""
         path = f"{where}.{missing}" if error.absolute_path else missing
-        return InstanceError(f"missing required field{what}", path=file, field=path)
+        return InstanceError(f"missing required field{meaning}{what}", path=file, field=path)
+    expected = _describe(_schema_at(error))
+    if error.validator == "type":
+        why = _bad_number(error)
+        if why:
+            return InstanceError(f"expected {expected}, {why}", path=file, field=where)
+    if error.validator == "enum":
+        close = difflib.get_close_matches(str(error.instance), [str(e) for e in error.validator_value],
+                                          n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return InstanceError(f"expected {expected}, found {_found(error.instance)}{hint}", path=file, field=where)
     if error.validator == "pattern" and "cost_model" in where:
-        return InstanceError(f"expected module:Class, found {error.instance!r}", path=file, field=where)
-    return InstanceError(f"expected {_describe(error.schema)}, found {_found(error.instance)}", path=file, field=where)
+        return InstanceError(f"expected module:Class, found {_found(error.instance)}", path=file, field=where)
+    return InstanceError(f"expected {expected}, found {_found(error.instance)}", path=file, field=where)
 
 
 def _validate(data: Any, file: str | None) -> None:
     if not isinstance(data, dict):
         raise InstanceError(f"an instance must be a mapping of fields, found {_found(data)}", path=file)
+    _check_size(data, file)
     errors = list(_VALIDATOR.iter_errors(data))
     if errors:
         # Report the error at the shallowest path first: a wrong section type before its contents.
@@ -155,6 +296,9 @@ def _validate(data: Any, file: str | None) -> None:
 
 
 # -- building objects ----------------------------------------------------------
+
+_MODEL_COUNTS = ("layers", "hidden", "heads", "kv_heads", "ffn", "vocab")
+
 
 class _Builder:
     def __init__(self, data: dict[str, Any], file: str | None, base: Path):
@@ -166,7 +310,8 @@ class _Builder:
     def unknown(self, field: str, kind: str, name: str, known: list[str]) -> InstanceError:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return self.fail(field, f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(known))}")
+        listing = f"known: {', '.join(sorted(known))}" if known else "there are none"
+        return self.fail(field, f"unknown {kind} {name!r}{hint}; {listing}")
 
     def model(self, key: str) -> ModelConfig:
         spec = self.data[key]
@@ -182,7 +327,9 @@ class _Builder:
                 raise self.unknown(f"{key}.preset", "model preset", spec["preset"], list(model_presets()))
             base = model_preset(spec["preset"])
         elif "hf_config" in spec:
-            base = model_from_hf_config(self.base / spec["hf_config"], field_path=f"{key}.hf_config", file=self.file)
+            base = self.hf_config(key, spec["hf_config"])
+            # Values read from config.json are checked like typed ones, naming their origin.
+            self.check_model(key, base, origin=f" (read from {spec['hf_config']})")
         else:
             missing = [f for f in ("layers", "hidden", "heads", "ffn", "vocab") if f not in spec]
             if missing:
@@ -194,14 +341,38 @@ class _Builder:
             return self.check_model(key, ModelConfig(**overrides))
         return self.check_model(key, replace(base, **overrides))
 
-    def check_model(self, key: str, m: ModelConfig) -> ModelConfig:
+    def hf_config(self, key: str, ref: str) -> ModelConfig:
+        path = self.resolve(ref)
+        field = f"{key}.hf_config"
+        if not path.is_file():
+            folder = path.parent
+            if folder.is_dir():
+                present = sorted(p.name for p in folder.glob("*.json"))
+                listing = f".json files there: {', '.join(present)}" if present else "the folder holds no .json file"
+            else:
+                listing = f"the folder {folder} does not exist"
+            raise self.fail(field, f"Hugging Face config file not found: {path}; {listing}")
+        try:
+            return model_from_hf_config(path, field_path=field, file=self.file)
+        except InstanceError:
+            raise
+        except (OSError, TypeError, ValueError) as exc:   # odd values inside config.json
+            raise self.fail(field, f"cannot use {path}: {exc}") from None
+
+    def resolve(self, ref: str) -> Path:
+        """A path from the file, relative to the file's folder."""
+        p = Path(ref).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    def check_model(self, key: str, m: ModelConfig, origin: str = "") -> ModelConfig:
+        for name in _MODEL_COUNTS:
+            v = getattr(m, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAGNITUDE[1]:
+                raise self.fail(f"{key}.{name}", f"expected an integer ≥ 1 (count), found {_found(v)}{origin}")
         if m.hidden % m.heads:
-            raise self.fail(f"{key}.heads", f"heads ({m.heads}) must divide hidden ({m.hidden})")
+            raise self.fail(f"{key}.heads", f"heads ({m.heads}) must divide hidden ({m.hidden}){origin}")
         if m.heads % m.kv_heads:
-            raise self.fail(f"{key}.kv_heads", f"kv_heads ({m.kv_heads}) must divide heads ({m.heads})")
-        for name in ("layers", "hidden", "heads", "kv_heads", "ffn", "vocab"):
-            if getattr(m, name) < 1:
-                raise self.fail(f"{key}.{name}", f"expected an integer ≥ 1, found {getattr(m, name)}")
+            raise self.fail(f"{key}.kv_heads", f"kv_heads ({m.kv_heads}) must divide heads ({m.heads}){origin}")
         return m
 
     def preset(self, field: str, table: dict[str, Any], kind: str, name: str):
@@ -266,13 +437,19 @@ class _Builder:
             acc = float(acc)
         return Speculation(lens, acc)
 
-    def design_space(self, system: System, speculative: bool) -> DesignSpace:
+    def design_space(self, system: System) -> DesignSpace:
         spec = self.data.get("design_space", {})
         menu = [p.name for p in system.pim_options]
         names = spec.get("pim_options", menu)
         for i, n in enumerate(names):
             if n not in menu:
                 raise self.unknown(f"design_space.pim_options[{i}]", "PIM option", n, menu)
+            if n in names[:i]:
+                raise self.fail(f"design_space.pim_options[{i}]", f"the PIM option {n!r} is listed twice")
+        include_no_pim = spec.get("include_no_pim", True)
+        if not names and not include_no_pim:
+            raise self.fail("design_space.include_no_pim", "nothing to choose from: include_no_pim is false "
+                            "and the design space has no PIM option")
         total = system.memory.channels
         channels = tuple(sorted(set(spec.get("pim_channels", [total]))))
         for c in channels:
@@ -284,10 +461,15 @@ class _Builder:
         if bad:
             raise self.fail("design_space.channel_step",
                             f"every PIM channel count must be a multiple of channel_step {step}; {bad} are not")
+        if max(channels) // step > MAX_CHANNEL_GROUPS:
+            raise self.fail("design_space.channel_step",
+                            f"channel groups of {step} up to {max(channels)} channels give "
+                            f"{max(channels) // step} group sizes; at most {MAX_CHANNEL_GROUPS} are supported, "
+                            "so raise channel_step")
         return DesignSpace(
             pim_options=tuple(names), pim_channels=channels, channel_step=step,
             allocation=spec.get("allocation", PARTITION), area_budget=spec.get("area_budget"),
-            include_no_pim=spec.get("include_no_pim", True),
+            include_no_pim=include_no_pim,
         )
 
     def objective(self) -> Objective:
@@ -295,27 +477,33 @@ class _Builder:
         if isinstance(spec, str):
             return Objective(spec)
         bound = spec.get("latency_bound")
+        if bound is not None and spec["metric"] != ENERGY:
+            # Minimising latency (or maximising throughput) already finds the
+            # fastest design; a bound there would be silently ignored.
+            raise self.fail("objective.latency_bound",
+                            f"a latency bound applies to the energy objective only, found metric {spec['metric']!r}")
         return Objective(spec["metric"], None if bound is None else bound * 1e-3)
 
 
 def build_instance(data: Any, *, file: str | None, base: Path, default_name: str) -> Instance:
+    """Validate parsed instance data and build the frozen Instance."""
     _validate(data, file)
     b = _Builder(data, file, base)
     target = b.model("target")
     draft = b.model("draft") if data.get("draft") is not None else None
     system = b.system()
+    if system.devices > 1 and system.link_bandwidth <= 0:
+        raise b.fail("system.link_bandwidth", "expected a number > 0 (GB/s) for a multi-device system")
     w = data["workload"]
-    inst = Instance(
+    return Instance(
         name=data.get("name", default_name),
         target=target, draft=draft,
         workload=Workload(w["batch"], w["prompt_len"], w["gen_len"]),
         speculation=b.speculation(draft is not None),
         system=system,
-        design_space=b.design_space(system, draft is not None),
+        design_space=b.design_space(system),
         objective=b.objective(),
         cost_model=data.get("cost_model"),
         source=file,
+        base_dir=str(base),
     )
-    if system.devices > 1 and system.link_bandwidth <= 0:
-        raise b.fail("system.link_bandwidth", "expected a number > 0 (GB/s) for a multi-device system")
-    return inst

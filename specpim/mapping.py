@@ -6,6 +6,7 @@ exports write.  ``to_dict``/``from_dict`` are exact inverses.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping as TMapping
@@ -68,52 +69,91 @@ class Mapping:
 
     @classmethod
     def from_dict(cls, data: TMapping[str, Any], *, file: str | None = None) -> "Mapping":
-        """Read a mapping written by ``to_dict`` (or by hand).
+        """Read a mapping written by ``to_dict`` (or by hand, or the
+        mapping.json that ``solve -o`` writes).
 
-        Structural problems raise InstanceError naming the field; whether the
-        mapping fits an instance is the evaluator's check.
+        Structural problems (a missing or unknown key, a wrong type) raise
+        InstanceError naming the file and the field path; whether the mapping
+        fits an instance is the evaluator's check.
         """
         from specpim.errors import InstanceError
 
-        def need(obj: Any, key: str, kinds: tuple[type, ...], where: str, optional: bool = False) -> Any:
-            if not isinstance(obj, dict) or key not in obj:
+        def fail(where: str, message: str) -> InstanceError:
+            return InstanceError(message, path=file, field=where)
+
+        def obj(value: Any, where: str, allowed: tuple[str, ...]) -> dict:
+            if not isinstance(value, dict):
+                raise fail(where, f"expected an object with {', '.join(allowed)}, found {_found(value)}")
+            for key in value:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+                    hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(allowed)}"
+                    raise fail(_join(where, key), f"unknown key {key!r}; {hint}")
+            return value
+
+        def need(value: dict, key: str, where: str, kind: type, noun: str, *, optional: bool = False) -> Any:
+            if value.get(key) is None:
                 if optional:
                     return None
-                raise InstanceError(f"missing field {key!r}", path=file, field=where)
-            val = obj[key]
-            if val is None and optional:
-                return None
-            if not isinstance(val, kinds) or isinstance(val, bool) and bool not in kinds:
-                names = " or ".join(k.__name__ for k in kinds)
-                raise InstanceError(f"expected {names}, found {val!r}", path=file, field=f"{where}.{key}")
-            return val
+                raise fail(_join(where, key), f"missing: expected {noun}")
+            v = value[key]
+            if not isinstance(v, kind) or isinstance(v, bool):
+                raise fail(_join(where, key), f"expected {noun}, found {_found(v)}")
+            return v
 
-        if not isinstance(data, dict):
-            raise InstanceError("a mapping must be a JSON/YAML object", path=file, field="mapping")
-        a = need(data, "architecture", (dict,), "mapping")
+        top = obj(data, "", _DOCUMENT_KEYS)
+        a = obj(top.get("architecture"), "architecture", _ARCH_KEYS)
+        count = "an integer ≥ 0 (channels)"
         arch = Architecture(
-            pim_option=need(a, "pim_option", (str,), "architecture", optional=True),
-            pim_channels=need(a, "pim_channels", (int,), "architecture"),
-            draft_channels=need(a, "draft_channels", (int,), "architecture"),
-            target_channels=need(a, "target_channels", (int,), "architecture"),
-            draft_len=need(a, "draft_len", (int,), "architecture"),
+            pim_option=need(a, "pim_option", "architecture", str, "a PIM option name, or null", optional=True),
+            pim_channels=need(a, "pim_channels", "architecture", int, count),
+            draft_channels=need(a, "draft_channels", "architecture", int, count),
+            target_channels=need(a, "target_channels", "architecture", int, count),
+            draft_len=need(a, "draft_len", "architecture", int, "an integer ≥ 0 (tokens)"),
         )
-        phases_in = need(data, "phases", (dict,), "mapping")
+        for key in ("pim_channels", "draft_channels", "target_channels", "draft_len"):
+            if getattr(arch, key) < 0:
+                raise fail(f"architecture.{key}", f"expected an integer ≥ 0, found {getattr(arch, key)}")
+        phases_in = top.get("phases")
+        if not isinstance(phases_in, dict):
+            raise fail("phases", f"expected an object of phases (draft, verify), found {_found(phases_in)}")
         phases: dict[str, dict[str, Placement]] = {}
         for phase, ops in phases_in.items():
+            where = f"phases.{phase}"
             if not isinstance(ops, dict):
-                raise InstanceError(f"expected an object of operators, found {ops!r}", path=file,
-                                    field=f"phases.{phase}")
+                raise fail(where, f"expected an object of operators, found {_found(ops)}")
             phases[phase] = {}
             for name, pl in ops.items():
-                where = f"phases.{phase}.{name}"
-                engine = need(pl, "engine", (str,), where)
+                at = f"{where}.{name}"
+                pl = obj(pl, at, _PLACEMENT_KEYS)
+                engine = need(pl, "engine", at, str, "'host' or 'pim'")
                 if engine not in (HOST, PIM):
-                    raise InstanceError(f"expected 'host' or 'pim', found {engine!r}", path=file,
-                                        field=f"{where}.engine")
+                    raise fail(f"{at}.engine", f"expected 'host' or 'pim', found {engine!r}")
                 phases[phase][name] = Placement(
                     engine=engine,
-                    channels=need(pl, "channels", (int,), where, optional=True) or 0,
-                    tier=need(pl, "tier", (int,), where, optional=True),
+                    channels=need(pl, "channels", at, int, count, optional=True) or 0,
+                    tier=need(pl, "tier", at, int, "an integer ≥ 0, or null for the LM head", optional=True),
                 )
         return cls(architecture=arch, phases=phases)
+
+
+# Keys of mapping.json: what ``to_dict`` writes plus the result fields that
+# ``solve -o`` adds around it.
+_DOCUMENT_KEYS = ("architecture", "phases", "instance", "status", "objective")
+_ARCH_KEYS = ("pim_option", "pim_channels", "draft_channels", "target_channels", "draft_len")
+_PLACEMENT_KEYS = ("engine", "channels", "tier")
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _found(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
