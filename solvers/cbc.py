@@ -82,8 +82,10 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
     tmp = tempfile.mkdtemp(prefix="specpim-cbc-")
     try:
         log = os.path.join(tmp, "cbc.log")
-        # PuLP prefixes each option with "-" and splits on spaces: "cutoff X" → -cutoff X
-        options = [] if cutoff is None else [f"cutoff {cutoff!r}"]
+        # PuLP prefixes each option with "-" and splits on spaces: "cutoff X" → -cutoff X.
+        # increment 0: CBC's default (1e-4, absolute) treats solutions less than that
+        # much better as no better, and MILP objectives (mJ, µs) can be that small.
+        options = ["increment 0"] + ([] if cutoff is None else [f"cutoff {cutoff!r}"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             # gapRel=0: "optimal" must mean proven optimal, whatever the build's default gap
@@ -92,9 +94,12 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
         solver.tmpDir = tmp
         try:
             milp.prob.solve(solver)
-        except Exception as exc:   # PuLP's error, a failed exec, or an unreadable solution file
-            raise SolverError(f"CBC solver failed ({type(exc).__name__}: {exc}){_log_tail(log)}; check that "
-                              f"{path} runs, or reinstall it: {_INSTALL}") from None
+        except pulp.PulpSolverError:   # the binary failed to start, crashed or wrote no solution
+            raise SolverError(f"CBC solver failed: {path} did not run to completion{_log_tail(log)}; check that "
+                              f"it runs, or reinstall it: {_INSTALL}") from None
+        except Exception as exc:   # a failed exec, or a solution file PuLP cannot read
+            raise SolverError(f"CBC solver failed: its output could not be read ({type(exc).__name__}: {exc})"
+                              f"{_log_tail(log)}; check that {path} runs, or reinstall it: {_INSTALL}") from None
         text = open(log).read() if os.path.exists(log) else ""
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,14 +1,17 @@
 """Command line: ``specpim solve | evaluate | validate | presets``.
 
-Exit codes: 0 solved (optimal, or feasible within a time limit), 2 bad input
-(instance, mapping or options), 3 infeasible, 4 no solution found in the
-time limit, 5 solver trouble.
+Exit codes (docs/errors.md): 0 solved (optimal, or feasible when a time
+limit stopped the solver; stderr then gives the gap), 2 bad input
+(instance, mapping, options, output folder), 3 infeasible, 4 no solution
+found in the time limit, 5 solver trouble, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .errors import InstanceError, SpecpimError
 
-EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION = 0, 2, 3, 4
+EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,54 +65,58 @@ def _cmd_solve(args) -> int:
     from .loader import load_instance
     from .report import summary
 
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise InstanceError(f"expected a number > 0 (seconds), found {args.time_limit}", field="--time-limit")
+    limit = args.time_limit
+    if limit is not None and not 0 < limit < math.inf:
+        raise InstanceError(f"expected a finite number > 0 (seconds), found {limit}", field="--time-limit")
     inst = load_instance(args.instance)
     if args.outdir:
         check_outputs(args.outdir, args.force)
-    sol = solve(inst, solver=args.solver, time_limit=args.time_limit, allow_imports=args.allow_imports,
+    sol = solve(inst, solver=args.solver, time_limit=limit, allow_imports=args.allow_imports,
                 baselines=not args.no_baselines)
     if args.outdir and sol.mapping is not None:
         write_outputs(sol, args.outdir)
-    if args.json:
-        print(json.dumps(sol.to_dict(), indent=2))
-    else:
-        print(summary(sol))
+    print(json.dumps(sol.to_dict(), indent=2) if args.json else summary(sol))
     if sol.status == "infeasible":
-        if not args.json:
-            print(f"specpim: {args.instance}: infeasible: {sol.diagnosis or 'the solver proved no design fits'}",
-                  file=sys.stderr)
+        _note(f"{args.instance}: infeasible: {sol.diagnosis}")
         return EXIT_INFEASIBLE
     if sol.mapping is None:
-        print(f"specpim: {args.instance}: no solution found within the time limit", file=sys.stderr)
+        within = f" within the time limit of {limit:g} s" if limit is not None else ""
+        bound = ""
+        if sol.bound is not None:
+            unit = sol.to_dict(timings=False)["objective"]["unit"]
+            better = "more than" if inst.objective.metric == "throughput" else "less than"
+            bound = f"; it proved that no design achieves {better} {sol.bound:.6g} {unit}"
+        _note(f"{args.instance}: no solution found{within}{bound}; allow more time with --time-limit")
         return EXIT_NO_SOLUTION
+    if sol.status != "optimal":
+        gap = f"{sol.gap:.2%}" if sol.gap is not None else "unknown"
+        _note(f"{args.instance}: the time limit stopped the solver: the design is feasible, not proven "
+              f"optimal (optimality gap {gap})")
     return EXIT_OK
 
 
 def _cmd_evaluate(args) -> int:
     from .api import evaluate
-    from .loader import load_instance, read_yaml
-    from .mapping import Mapping
+    from .loader import load_instance
     from .report import metrics_lines
 
     inst = load_instance(args.instance)
-    data = read_yaml(Path(args.mapping))  # JSON is YAML
-    mapping = Mapping.from_dict(data, file=args.mapping)
-    from .costmodels import resolve_cost_model
-    from .evaluate import evaluate as _evaluate
-
-    metrics = _evaluate(inst, mapping, resolve_cost_model(inst, allow_imports=args.allow_imports), file=args.mapping)
-    _ = evaluate
+    metrics = evaluate(inst, args.mapping, allow_imports=args.allow_imports)
     if args.json:
         print(json.dumps(metrics.to_dict(), indent=2))
     else:
         print(f"specpim · {inst.name} · {args.mapping}")
         print("\n".join(metrics_lines(metrics)))
         print(f"  objective ({metrics.metric}): {metrics.objective:.6g}")
+    if not metrics.latency_bound_met:
+        _note(f"{args.mapping}: the mapping misses the instance's latency bound "
+              f"({metrics.latency_per_token * 1e3:.4g} ms per token > "
+              f"{inst.objective.latency_bound * 1e3:.4g} ms)")
     return EXIT_OK
 
 
 def _cmd_validate(args) -> int:
+    from .diagnose import precheck
     from .loader import load_instance
 
     inst = load_instance(args.instance)
@@ -117,6 +124,9 @@ def _cmd_validate(args) -> int:
     print(f"{args.instance}: valid · target {inst.target.name}"
           + (f", draft {inst.draft.name}, γ ∈ {list(inst.draft_lens)}" if inst.draft else ", autoregressive")
           + f" · {len(ds.pim_options)} PIM options × {len(ds.pim_channels)} channel counts")
+    diagnosis = precheck(inst)
+    if diagnosis:
+        _note(f"{args.instance}: note: solving will find it infeasible: {diagnosis}")
     return EXIT_OK
 
 
@@ -130,19 +140,31 @@ def _cmd_presets(args) -> int:
     return EXIT_OK
 
 
+def _note(message: str) -> None:
+    print(f"specpim: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code.  Errors a user can cause are
+    printed as one line on stderr, never as a traceback."""
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="pulp")
     args = _parser().parse_args(argv)
     handler = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "validate": _cmd_validate,
                "presets": _cmd_presets}[args.command]
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()
+        return code
     except SpecpimError as exc:
-        print(f"specpim: {exc}", file=sys.stderr)
+        _note(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("specpim: interrupted", file=sys.stderr)
-        return 130
+        _note("interrupted; no output file was written partially")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def precheck_latency(inst: Instance, tables: InstanceTables) -> str | None:
 
 def solver_proved(inst: Instance, tables: InstanceTables) -> str:
     """The diagnosis when only the solver found the instance infeasible."""
-    passed = [c for c in (memory_check(inst), area_check(inst), latency_check(inst, tables)) if c is not None]
+    passed = [c for c in (memory_check(inst), area_check(inst), latency_check(inst, tables)) if c is not None and c.ok]
     held = "; ".join(f"{c.resource}: {c.text}" for c in passed)
     return ("the solver alone proved that no design satisfies all constraints together; each necessary "
             f"condition checked before solving holds on its own ({held})")

@@ -1,7 +1,8 @@
 """Exceptions that carry a user-facing message.
 
 Every error a user can cause is one of these; the CLI maps each class to an
-exit code and prints its text without a traceback.
+exit code (docs/errors.md) and prints its text as one line, without a
+traceback.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ class SpecpimError(Exception):
 
 
 class InstanceError(SpecpimError, ValueError):
-    """The instance file (or a mapping given with it) is malformed.
+    """Bad input: a malformed instance file, a mapping that does not fit it,
+    a bad option or argument, or an unusable output folder.
 
-    The message names the file, the field path, what was expected and what
-    was found.
+    The message names the file, the field path, what was expected (with its
+    unit) and what was found.  ``path`` and ``field`` hold the first two.
     """
 
     exit_code = 2
@@ -25,6 +27,7 @@ class InstanceError(SpecpimError, ValueError):
     def __init__(self, message: str, *, path: str | None = None, field: str | None = None):
         self.path = path
         self.field = field
+        self.message = message
         where = ""
         if path:
             where = f"{path}: "
@@ -34,6 +37,7 @@ class InstanceError(SpecpimError, ValueError):
 
 
 class SolverError(SpecpimError, RuntimeError):
-    """The MILP solver is missing, crashed, or returned something unusable."""
+    """The MILP solver is missing, crashed, or returned something unusable.
+    The message names the solver and how to install or repair it."""
 
     exit_code = 5

@@ -198,8 +198,8 @@ class _Evaluator:
             room = pl.channels * inst.system.memory.channel_capacity * 1e9
             if op.resident_bytes > room * (1 + 1e-9):
                 raise self.fail(f"{where}.channels",
-                                f"operator {name!r} keeps {op.resident_bytes / 1e9:.3f} GB per layer in PIM, "
-                                f"more than its {pl.channels} channels hold ({room / 1e9:.3f} GB)")
+                                f"PIM capacity exceeded: operator {name!r} keeps {op.resident_bytes / 1e9:.3g} GB "
+                                f"in PIM, more than its {pl.channels} channels hold ({room / 1e9:.3g} GB)")
             resident += op.resident_bytes * (work.layers if name != work.head.name else 1)
 
         # Tiers: every layer operator has one, the DAG order is respected.
@@ -268,19 +268,24 @@ class _Evaluator:
             raise InstanceError(f"weights and KV caches need {total / 1e9:.2f} GB per device, "
                                 f"the memory holds {mem.capacity_bytes / 1e9:.2f} GB; no mapping fits",
                                 path=inst.source, field="system.memory")
+        def on_pim(ms) -> str:
+            return ", ".join(f"{m.phase}.{o.name}" for m in ms for o in m.operators if o.engine == PIM)
+
         if inst.design_space.allocation == PARTITION:
             for p, m in phases.items():
                 budget = a.draft_channels if p == DRAFT else a.target_channels
                 if m.pim_resident_bytes > budget * cap * (1 + 1e-9):
                     raise self.fail(f"phases.{p}",
-                                    f"PIM operators of the {p} phase keep {m.pim_resident_bytes / 1e9:.2f} GB "
-                                    f"in their {budget} channels, which hold {budget * cap / 1e9:.2f} GB")
+                                    f"PIM capacity exceeded: the operators on PIM ({on_pim([m])}) keep "
+                                    f"{m.pim_resident_bytes / 1e9:.3g} GB in the {budget} channels of the {p} "
+                                    f"phase, which hold {budget * cap / 1e9:.3g} GB")
         else:
             used = sum(m.pim_resident_bytes for m in phases.values())
             if used > a.pim_channels * cap * (1 + 1e-9):
                 raise self.fail("phases",
-                                f"PIM operators keep {used / 1e9:.2f} GB in the {a.pim_channels} PIM channels, "
-                                f"which hold {a.pim_channels * cap / 1e9:.2f} GB")
+                                f"PIM capacity exceeded: the operators on PIM ({on_pim(phases.values())}) keep "
+                                f"{used / 1e9:.3g} GB in the {a.pim_channels} PIM channels, which hold "
+                                f"{a.pim_channels * cap / 1e9:.3g} GB")
 
     def run(self) -> Metrics:
         inst, a = self.inst, self.map.architecture

@@ -1,9 +1,17 @@
 """Writing results to disk: mapping.json, mapping.yaml, operators.csv, model.lp.
 
-Every file is written to a temporary file in the same folder and renamed
-into place, so an interrupted run never leaves a partial file.  Existing
-files are replaced only with ``force=True``; the check happens before any
-solving (``check_outputs``).
+Guarantees:
+
+* every file is written to a temporary file in its destination folder and
+  renamed into place, so a failed or interrupted run never leaves a partial
+  file (only complete old or complete new ones);
+* all files of a result are written first and renamed last, so the window
+  in which the folder mixes two runs is a few renames long;
+* existing results are replaced only with ``force=True``, and that check,
+  with the check that the folder can be written at all, happens before any
+  solving (``check_outputs``).
+
+Problems with the output location raise InstanceError naming the folder.
 """
 
 from __future__ import annotations
@@ -24,28 +32,56 @@ OUTPUT_FILES = ("mapping.json", "mapping.yaml", "operators.csv", "model.lp")
 
 
 def check_outputs(outdir: str | Path, force: bool) -> None:
-    """Refuse, before solving, to overwrite existing results without ``force``."""
+    """Refuse, before solving, an output folder that cannot be used, or one
+    holding results that ``force`` does not allow to replace."""
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise InstanceError("exists and is not a folder", path=str(out))
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise InstanceError(f"cannot create this folder: {existing} is a file", path=str(out))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InstanceError(f"cannot write in {existing} (permission denied)", path=str(out))
     clash = [f for f in OUTPUT_FILES if (out / f).exists()]
     if clash and not force:
         raise InstanceError(f"would overwrite {', '.join(clash)}; pass --force to replace them", path=str(out))
 
 
-def atomic_write(path: Path, write: Callable[[io.TextIOBase], None] | str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _temp_beside(path: Path) -> str:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def _staged(path: Path, write: Callable[[str], None]) -> str:
+    """Write ``path``'s content to a temporary file beside it; return that file."""
+    tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            if isinstance(write, str):
-                fh.write(write)
+        write(tmp)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _text_writer(content: str | Callable[[io.TextIOBase], None]) -> Callable[[str], None]:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            if isinstance(content, str):
+                fh.write(content)
             else:
-                write(fh)
+                content(fh)
+    return write
+
+
+def atomic_write(path: Path, write: Callable[[io.TextIOBase], None] | str) -> None:
+    """Write one text file atomically: complete or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _staged(path, _text_writer(write))
+    try:
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
 
 
@@ -71,13 +107,15 @@ def operators_rows(solution) -> list[dict[str, Any]]:
 
 
 def write_outputs(solution, outdir: str | Path) -> list[Path]:
+    """Write the result files of a solution with a mapping; return their paths.
+
+    Results of an earlier run that this one does not produce (model.lp from
+    another solver) are removed, so the folder never mixes two runs.
+    """
     out = Path(outdir)
-    written = []
     if solution.mapping is None:
-        return written
+        return []
     doc = mapping_document(solution)
-    atomic_write(out / "mapping.json", json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    atomic_write(out / "mapping.yaml", yaml.safe_dump(doc, sort_keys=False))
     rows = operators_rows(solution)
 
     def write_csv(fh):
@@ -85,16 +123,27 @@ def write_outputs(solution, outdir: str | Path) -> list[Path]:
         w.writeheader()
         w.writerows(rows)
 
-    atomic_write(out / "operators.csv", write_csv)
-    written += [out / "mapping.json", out / "mapping.yaml", out / "operators.csv"]
+    writers: dict[str, Callable[[str], None]] = {
+        "mapping.json": _text_writer(json.dumps(doc, indent=2, sort_keys=False) + "\n"),
+        "mapping.yaml": _text_writer(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)),
+        "operators.csv": _text_writer(write_csv),
+    }
     if solution._write_model is not None:
-        fd, tmp = tempfile.mkstemp(prefix=".model.lp.", suffix=".tmp", dir=out)
-        os.close(fd)
-        try:
-            solution.write_model(tmp)
-            os.replace(tmp, out / "model.lp")
-        finally:
+        writers["model.lp"] = solution.write_model
+    staged: dict[Path, str] = {}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, write in writers.items():
+            staged[out / name] = _staged(out / name, write)
+        for final, tmp in staged.items():
+            os.replace(tmp, final)
+        for name in OUTPUT_FILES:
+            if name not in writers and (out / name).exists():
+                (out / name).unlink()
+    except OSError as exc:
+        raise InstanceError(f"cannot write the results ({exc.strerror or exc})", path=str(out)) from None
+    finally:
+        for tmp in staged.values():
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        written.append(out / "model.lp")
-    return written
+    return list(staged)

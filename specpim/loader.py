@@ -205,6 +205,10 @@ _PY_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "nul
 
 
 def _branch_matches(schema: dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` has the shape of this anyOf branch, so that the
+    branch's own errors are the ones to explain."""
+    if "anyOf" in schema:
+        return any(_branch_matches(b, value) for b in schema["anyOf"])
     kind = schema.get("type")
     if kind is None:
         return "enum" in schema and isinstance(value, str)
