@@ -70,7 +70,7 @@ from specpim.workload.operators import PhaseWorkload
 from .patterns import TierPattern, conflicting_sets, tier_order
 
 TIME_SCALE = 1e6     # MILP times are µs
-ENERGY_SCALE = 1e3   # MILP energies are mJ
+ENERGY_SCALE = 1e6   # MILP energies are µJ: CBC's absolute tolerances stay negligible (mJ were not)
 
 
 @dataclass(frozen=True)
@@ -238,8 +238,8 @@ class CoDesignMILP:
         e_tok = inst.expected_tokens(g)
         weight = {DRAFT: g / e_tok, VERIFY: 1.0 / e_tok}
         b.latency = _combine([(b.step_time[p], weight[p]) for p in spec.tables])
-        # W · µs = 1e-6 J = 1e-3 mJ
-        static = inst.system.host.static_power * devices * 1e-3
+        # W × (latency in MILP time units) → MILP energy units
+        static = inst.system.host.static_power * devices * ENERGY_SCALE / TIME_SCALE
         b.energy = _combine([(b.step_energy[p], weight[p] / inst.workload.batch) for p in spec.tables]
                             + [(b.latency, static / inst.workload.batch)])
 

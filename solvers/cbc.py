@@ -84,7 +84,7 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
         log = os.path.join(tmp, "cbc.log")
         # PuLP prefixes each option with "-" and splits on spaces: "cutoff X" → -cutoff X.
         # increment 0: CBC's default (1e-4, absolute) treats solutions less than that
-        # much better as no better, and MILP objectives (mJ, µs) can be that small.
+        # much better as no better, and MILP objectives (µJ, µs) can be that close.
         options = ["increment 0"] + ([] if cutoff is None else [f"cutoff {cutoff!r}"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
