@@ -294,8 +294,10 @@ def _validate(data: Any, file: str | None) -> None:
     _check_size(data, file)
     errors = list(_VALIDATOR.iter_errors(data))
     if errors:
-        # Report the error at the shallowest path first: a wrong section type before its contents.
-        first = min(errors, key=lambda e: (len(e.absolute_path), str(list(e.absolute_path))))
+        # Report the error at the shallowest path first (a wrong section type before its
+        # contents), and a misspelt key before the required key it was meant to be.
+        first = min(errors, key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties",
+                                           str(list(e.absolute_path))))
         raise _explain(first, file)
 
 
@@ -408,7 +410,8 @@ class _Builder:
         fields = {k: spec[k] for k in ("devices", "link_bandwidth", "link_latency", "link_energy_per_bit") if k in spec}
         if base is not None:
             return replace(base, host=host, memory=memory, pim_options=pims, name=spec.get("name", base.name), **fields)
-        if fields.get("devices", 1) > 1 and "link_bandwidth" not in fields:
+        fields.setdefault("devices", 1)
+        if fields["devices"] > 1 and "link_bandwidth" not in fields:
             raise self.fail("system.link_bandwidth", "missing: devices > 1 need a link bandwidth (GB/s)")
         return System(name=spec.get("name", "system"), host=host, memory=memory, pim_options=pims, **fields)
 

@@ -118,6 +118,8 @@ INSTANCE_CASES = [
     # typos and syntax
     Case("typo", ["workload.bacth", "did you mean 'batch'"], {"workload.bacth": 8}),
     Case("typo-top-level", ["targte", "did you mean 'target'"], {"targte": "llama2-7b"}),
+    Case("typo-of-a-required-key", ["workload.bacth", "did you mean 'batch'"],
+         {"workload.bacth": 8, "workload.batch": DELETE}),
     Case("yaml-syntax", ["YAML syntax error", "line 4, column 10"],
          text="name: x\nworkload:\n  batch: [8\n  gen_len: 3\n"),
     Case("duplicate-key", ["duplicate key 'batch'", "line 22, column 3", "first given on line 21"],
@@ -375,3 +377,44 @@ def test_solver_binary_missing_exits_5(kind, tmp_path):
         target.write_text("#!/bin/sh\n")
     r = run_cli("solve", INSTANCES / "tiny.yaml", env={"SPECPIM_CBC": str(target)})
     _assert_reported(r, 5, ["CBC solver", f"SPECPIM_CBC='{target}'", "not an executable", "pip install cbcbox"])
+
+
+# -- the Python API: InstanceError for any bad argument ----------------------
+
+class _NoMethods:
+    pass
+
+
+class _Garbage:
+    def host(self, ops, system):
+        return "fast", "cheap"
+
+    def pim(self, ops, system, option, channels):
+        return None
+
+    def collective(self, allreduce_bytes, gather_bytes, system):
+        return (0.0, 0.0)
+
+
+@pytest.mark.parametrize("call,field_name", [
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", time_limit=0), "time_limit"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", time_limit=float("nan")), "time_limit"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", time_limit="10"), "time_limit"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", solver="gurobi"), "solver"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", solver=["cbc"]), "solver"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", threads=4), "solver"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", cost_model=_NoMethods()), "cost_model"),
+    (lambda: specpim.solve(INSTANCES / "tiny.yaml", cost_model=_Garbage()), "cost_model"),
+    (lambda: specpim.load_instance(42), "instance"),
+    (lambda: specpim.load_instance(["target"]), "instance"),
+    (lambda: specpim.evaluate(INSTANCES / "tiny.yaml", ["not", "a", "mapping"]), None),
+    (lambda: specpim.evaluate(INSTANCES / "tiny.yaml", {"architecture": {}, "phases": {}}),
+     "architecture.pim_channels"),
+], ids=["limit-zero", "limit-nan", "limit-text", "unknown-solver", "solver-list", "unknown-option",
+        "cost-model-without-methods", "cost-model-garbage", "instance-int", "instance-list",
+        "mapping-list", "mapping-empty"])
+def test_api_bad_arguments_raise_instance_error(call, field_name):
+    with pytest.raises(InstanceError) as info:
+        call()
+    if field_name:
+        assert info.value.field == field_name, str(info.value)
