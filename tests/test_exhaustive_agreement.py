@@ -6,8 +6,10 @@ speculative, every objective, partition or shared channels, area budgets,
 PIM channel capacities small enough to bind, latency bounds on both sides
 of what is reachable.  CBC (block by block, monolithic, without block
 bounds) and the exhaustive solver must find the same optimum, or agree that
-there is none.  The exhaustive solver's own pieces (Pareto filter, tiering
-walk, phase fronts) are checked against plain brute force first.
+there is none; so must they on the shipped instances.  The exhaustive
+solver's own pieces (Pareto filter, tiering walk, phase fronts) are checked
+against plain brute force first.  ``CBC_*_CASE`` are instances on which the
+two disagreed, kept as regression tests.
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ FUZZ_SEEDS = range(1000, 1600)
 
 
 # CBC stopped here, reporting "optimal", at a mapping 0.17% worse than the
-# optimum: its default increment (1e-4 in MILP units) is as large as the gap
-# between them (energies here are about 0.02 mJ).  solvers/cbc.py now passes
-# increment 0.
+# optimum: its default increment (1e-4, absolute) was larger than the gap
+# while the MILP worked in mJ (the optimum is about 0.022 mJ per token).
+# solvers/cbc.py passes increment 0 (and the MILP now works in µJ).
 CBC_INCREMENT_CASE = {
     "name": "cbc-increment",
     "target": {"name": "target", "layers": 2, "hidden": 256, "heads": 8, "kv_heads": 8, "ffn": 512,
