@@ -209,15 +209,17 @@ class CoDesignMILP:
 
     def add_pim_capacity(self, b: _Block) -> None:
         """Weights and KV caches of PIM operators fit in their model's PIM channels."""
-        cap = self.instance.system.memory.channel_capacity      # GB per channel
-        used = {p: [(pv.var, pv.pattern.resident / 1e9) for pv in b.patterns[p] if pv.pattern.resident > 0]
+        # In channels: CBC's absolute tolerance (1e-7) is then at most 1e-7 of the
+        # room, inside the evaluator's CAPACITY_RTOL whatever a channel holds.
+        cap = self.instance.system.memory.channel_capacity * 1e9      # bytes per channel
+        used = {p: [(pv.var, pv.pattern.resident / cap) for pv in b.patterns[p] if pv.pattern.resident > 0]
                 for p in b.spec.tables}
         if self.partition:
             for p, pairs in used.items():
-                room = [(v, -c * cap) for v, c in self._channels(b, p)]
+                room = [(v, -c) for v, c in self._channels(b, p)]
                 self._add(_expr(pairs + room) <= 0, f"cap_b{b.index}_{p}")
         else:
-            room = [(v, -n * cap) for n, v in b.arch.items()]
+            room = [(v, -n) for n, v in b.arch.items()]
             self._add(_expr([pr for pairs in used.values() for pr in pairs] + room) <= 0, f"cap_b{b.index}")
 
     def add_block_objective(self, b: _Block) -> None:

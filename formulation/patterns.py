@@ -30,6 +30,7 @@ import networkx as nx
 import numpy as np
 
 from specpim.hardware.costs import CostTable
+from specpim.instance import CAPACITY_RTOL
 from specpim.mapping import HOST, PIM
 from specpim.workload.operators import PhaseWorkload
 
@@ -143,7 +144,7 @@ def _choices(table: CostTable, work: PhaseWorkload, top: int, cap: float) -> dic
     for j, op in enumerate(work.all_ops):
         rows = [(0, table.host_time[j], table.host_energy[j], 0.0, 0.0)]
         for col, k in enumerate(table.channels):
-            if k <= top and op.resident_bytes <= k * cap:
+            if k <= top and op.resident_bytes <= k * cap * (1 + CAPACITY_RTOL):
                 rows.append((k, table.pim_time[j, col], table.pim_energy[j, col], 1.0, op.resident_bytes))
         out[op.name] = np.array(rows, dtype=float)
     return out

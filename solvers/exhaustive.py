@@ -32,7 +32,7 @@ import numpy as np
 from specpim.errors import InstanceError
 from specpim.hardware.costs import CostTable
 from specpim.hardware.devices import PimOption
-from specpim.instance import DRAFT, ENERGY, PARTITION, VERIFY, Instance
+from specpim.instance import CAPACITY_RTOL, DRAFT, ENERGY, PARTITION, VERIFY, Instance
 from specpim.mapping import HOST, PIM, Architecture, Mapping, Placement
 from specpim.tables import InstanceTables
 from specpim.workload.operators import ATTENTION, PhaseWorkload
@@ -40,7 +40,7 @@ from specpim.workload.operators import ATTENTION, PhaseWorkload
 from .result import FEASIBLE, INFEASIBLE, NO_SOLUTION, OPTIMAL, SolverResult
 
 TIME, COST, RES = 0, 1, 2    # key columns: seconds, joules (energy + static), bytes
-_TOL = 1e-9                  # the evaluator's relative slack on capacity, area and the latency bound
+_TOL = 1e-9                  # the evaluator's relative slack on area and the latency bound
 _PAIR_CHUNK = 1 << 22        # draft × verify pairs scored at once
 
 # Refusal threshold, in work units: engine combinations of every tier of every
@@ -168,7 +168,7 @@ class _Phase:
                  static: float, dims: list[int], deadline: float | None):
         self.table, self.work, self.budget, self.dag = table, work, budget, Dag(work)
         self.dims, self.devices, self.static, self.deadline = dims, devices, static, deadline
-        self.limit = budget * cap * (1 + _TOL)     # no phase keeps more than its C channels hold
+        self.limit = budget * cap * (1 + CAPACITY_RTOL)     # no phase keeps more than its C channels hold
         self.choices = [self._engines(j, cap) for j in range(len(work.all_ops))]
         self.tier_fronts: dict[int, tuple[_Front, np.ndarray]] = {}
         self.rest: dict[int, _Front] = {}
@@ -182,7 +182,7 @@ class _Phase:
         rows = [(0.0, t.host_time[j], t.host_energy[j], 0.0)]
         resident = self.work.all_ops[j].resident_bytes
         for col, k in enumerate(t.channels):
-            if k <= self.budget and resident <= k * cap * (1 + _TOL):
+            if k <= self.budget and resident <= k * cap * (1 + CAPACITY_RTOL):
                 rows.append((float(k), t.pim_time[j, col], t.pim_energy[j, col], resident))
         return np.array(rows, dtype=float)
 
@@ -357,7 +357,7 @@ class _Run:
             work = self.tables.work(p, g)
             kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == ATTENTION) * work.layers
             total += work.model.weight_bytes / inst.system.devices + kv
-        return total <= inst.system.memory.capacity_bytes * (1 + _TOL)
+        return total <= inst.system.memory.capacity_bytes * (1 + CAPACITY_RTOL)
 
     def binding(self, g: int, n: int, d: int, t: int) -> dict[str, bool]:
         """Per phase: can the capacity rule reject some mapping of this design?
@@ -441,7 +441,7 @@ class _Run:
             value = (steps * d[:, None, col] + V[None, :, col]) / scale
             ok = np.ones(value.shape, dtype=bool)
             if not self.partition:
-                ok &= d[:, None, RES] + V[None, :, RES] <= n * self.cap * (1 + _TOL)
+                ok &= d[:, None, RES] + V[None, :, RES] <= n * self.cap * (1 + CAPACITY_RTOL)
             if self.bound is not None:
                 ok &= (steps * d[:, None, TIME] + V[None, :, TIME]) / e_tok <= self.bound * (1 + _TOL)
             value = np.where(ok, value, np.inf)

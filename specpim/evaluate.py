@@ -17,7 +17,7 @@ import numpy as np
 from specpim.errors import InstanceError
 from specpim.hardware.costs import CostModel, CostTable
 
-from .instance import DRAFT, ENERGY, LATENCY, PARTITION, THROUGHPUT, VERIFY, Instance
+from .instance import CAPACITY_RTOL, DRAFT, ENERGY, LATENCY, PARTITION, THROUGHPUT, VERIFY, Instance
 from .mapping import HOST, PIM, Mapping
 from .tables import InstanceTables
 
@@ -196,7 +196,7 @@ class _Evaluator:
             time[i], energy[i] = table.pim_time[i, col], table.pim_energy[i, col]
             op = work.op(name)
             room = pl.channels * inst.system.memory.channel_capacity * 1e9
-            if op.resident_bytes > room * (1 + 1e-9):
+            if op.resident_bytes > room * (1 + CAPACITY_RTOL):
                 raise self.fail(f"{where}.channels",
                                 f"PIM capacity exceeded: operator {name!r} keeps {op.resident_bytes / 1e9:.3g} GB "
                                 f"in PIM, more than its {pl.channels} channels hold ({room / 1e9:.3g} GB)")
@@ -263,7 +263,7 @@ class _Evaluator:
         cap = mem.channel_capacity * 1e9
         works = [self.tables.work(p, a.draft_len) for p in phases]
         total = sum(w.model.weight_bytes / inst.system.devices + _kv_bytes(w) for w in works)
-        if total > mem.capacity_bytes * (1 + 1e-9):
+        if total > mem.capacity_bytes * (1 + CAPACITY_RTOL):
             # A property of the instance, not of the mapping: name the instance file.
             raise InstanceError(f"weights and KV caches need {total / 1e9:.2f} GB per device, "
                                 f"the memory holds {mem.capacity_bytes / 1e9:.2f} GB; no mapping fits",
@@ -274,14 +274,14 @@ class _Evaluator:
         if inst.design_space.allocation == PARTITION:
             for p, m in phases.items():
                 budget = a.draft_channels if p == DRAFT else a.target_channels
-                if m.pim_resident_bytes > budget * cap * (1 + 1e-9):
+                if m.pim_resident_bytes > budget * cap * (1 + CAPACITY_RTOL):
                     raise self.fail(f"phases.{p}",
                                     f"PIM capacity exceeded: the operators on PIM ({on_pim([m])}) keep "
                                     f"{m.pim_resident_bytes / 1e9:.3g} GB in the {budget} channels of the {p} "
                                     f"phase, which hold {budget * cap / 1e9:.3g} GB")
         else:
             used = sum(m.pim_resident_bytes for m in phases.values())
-            if used > a.pim_channels * cap * (1 + 1e-9):
+            if used > a.pim_channels * cap * (1 + CAPACITY_RTOL):
                 raise self.fail("phases",
                                 f"PIM capacity exceeded: the operators on PIM ({on_pim(phases.values())}) keep "
                                 f"{used / 1e9:.3g} GB in the {a.pim_channels} PIM channels, which hold "

@@ -18,6 +18,10 @@ DRAFT, VERIFY = "draft", "verify"
 PHASES = (DRAFT, VERIFY)
 PARTITION, SHARED = "partition", "shared"
 LATENCY, ENERGY, THROUGHPUT = "latency", "energy", "throughput"
+# Memory rules hold to one part per million: far below any physical meaning,
+# and above the MILP solver's feasibility tolerance (its capacity rows are in
+# channels, so 1e-7 absolute is at most 1e-7 relative).
+CAPACITY_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
