@@ -25,7 +25,7 @@ from specpim.workload.models import ModelConfig, model_from_hf_config, model_pre
 from specpim.workload.speculation import Speculation
 
 from .instance import ENERGY, LATENCY, PARTITION, DesignSpace, Instance, Objective, Workload
-from .schema import INSTANCE, MODEL_FIELDS
+from .schema import INSTANCE, MODEL_FIELDS, bounds_text
 
 # Physical quantities in the file's units (GB/s, TFLOP/s, GB, pJ, mm², µs,
 # ms, W) all lie far inside this range; values outside it are typing
@@ -178,13 +178,7 @@ def _describe(schema: dict[str, Any], plural: bool = False) -> str:
     if kind == "array":
         noun = ("a non-empty list" if schema.get("minItems") else noun) + \
             (f" of {_describe(schema['items'], plural=True)}" if "items" in schema else "")
-    bounds = []
-    if "exclusiveMinimum" in schema:
-        bounds.append(f"> {schema['exclusiveMinimum']:g}")
-    if "minimum" in schema:
-        bounds.append(f"≥ {schema['minimum']:g}")
-    if "maximum" in schema:
-        bounds.append(f"≤ {schema['maximum']:g}")
+    bounds = bounds_text(schema)
     text = " ".join([noun, " and ".join(bounds)]).strip()
     if schema.get("unit"):
         text += f" ({schema['unit']})"

@@ -140,3 +140,15 @@ INSTANCE = _obj({
     "cost_model": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                    "description": "custom cost model as module:Class (imported only when allowed)"},
 }, ["target", "workload", "system"], "a specpim instance")
+
+
+def bounds_text(schema: dict[str, Any]) -> list[str]:
+    """A numeric field's bounds in words: ["> 0", "≤ 1"]."""
+    out = []
+    if "exclusiveMinimum" in schema:
+        out.append(f"> {schema['exclusiveMinimum']:g}")
+    if "minimum" in schema:
+        out.append(f"≥ {schema['minimum']:g}")
+    if "maximum" in schema:
+        out.append(f"≤ {schema['maximum']:g}")
+    return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .schema import INSTANCE
+from .schema import INSTANCE, bounds_text
 
 _INTRO = """# Instance files
 
@@ -51,13 +51,7 @@ def _kind(s: dict[str, Any]) -> str:
     kind = s.get("type", "")
     if kind == "array":
         return f"list of {_kind(s.get('items', {}))}"
-    bounds = []
-    if "exclusiveMinimum" in s:
-        bounds.append(f"> {s['exclusiveMinimum']:g}")
-    if "minimum" in s:
-        bounds.append(f"≥ {s['minimum']:g}")
-    if "maximum" in s:
-        bounds.append(f"≤ {s['maximum']:g}")
+    bounds = bounds_text(s)
     return kind + (f" ({', '.join(bounds)})" if bounds else "")
 
 
