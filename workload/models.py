@@ -174,13 +174,15 @@ def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> Mo
         raise fail(f"{path} sets head_dim {head_dim}, but hidden_size / num_attention_heads is "
                    f"{values['hidden'] / values['heads']:g}; such models are not supported")
     kv = cfg.get("num_key_value_heads") or values["heads"]
+    if not isinstance(kv, int) or isinstance(kv, bool):
+        raise fail(f"{path} has num_key_value_heads {kv!r}; expected a whole number of heads")
     # Newer transformers write "dtype", older ones "torch_dtype".
     dtype = str(cfg.get("dtype") or cfg.get("torch_dtype") or "float16")
     if dtype not in DTYPE_BYTES:
         dtype = "fp16"
     return ModelConfig(
         name=str(cfg.get("_name_or_path") or path.parent.name or path.stem),
-        layers=values["layers"], hidden=values["hidden"], heads=values["heads"], kv_heads=int(kv),
+        layers=values["layers"], hidden=values["hidden"], heads=values["heads"], kv_heads=kv,
         ffn=values["ffn"], gated_ffn=model_type in _GATED_TYPES or cfg.get("hidden_act") == "silu",
         vocab=values["vocab"], dtype=dtype,
         # transformers ties the LM head to the embedding unless the config says otherwise
