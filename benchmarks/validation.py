@@ -29,7 +29,7 @@ from specpim.hardware import catalog
 from specpim.hardware.costs import RooflineCostModel
 from specpim.instance import DRAFT, VERIFY
 from specpim.workload.models import model_presets
-from specpim.workload.operators import ATTENTION, FC, phase_workload
+from specpim.workload.operators import ATTENTION, phase_workload
 from specpim.workload.speculation import expected_tokens
 
 ROOT = Path(__file__).resolve().parent.parent

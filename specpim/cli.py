@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import warnings
-from pathlib import Path
 
 from . import __version__
 from .errors import InstanceError, SpecpimError

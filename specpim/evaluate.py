@@ -17,7 +17,7 @@ import numpy as np
 from specpim.errors import InstanceError
 from specpim.hardware.costs import CostModel, CostTable
 
-from .instance import CAPACITY_RTOL, DRAFT, ENERGY, LATENCY, PARTITION, THROUGHPUT, VERIFY, Instance
+from .instance import CAPACITY_RTOL, DRAFT, ENERGY, LATENCY, PARTITION, THROUGHPUT, Instance
 from .mapping import HOST, PIM, Mapping
 from .tables import InstanceTables
 
@@ -327,4 +327,4 @@ def summarize(inst: Instance, draft_len: int, phases: dict[str, PhaseMetrics], a
     )
 
 
-__all__ = ["Metrics", "PhaseMetrics", "evaluate", "summarize", "VERIFY"]
+__all__ = ["Metrics", "OperatorMetrics", "PhaseMetrics", "evaluate", "summarize"]
