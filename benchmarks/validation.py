@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 import specpim
+from specpim.core.enums import Phase
+from specpim.costs.roofline import RooflineCostModel
 from specpim.hardware import catalog
-from specpim.hardware.costs import RooflineCostModel
-from specpim.instance import DRAFT, VERIFY
 from specpim.workload.models import model_presets
-from specpim.workload.operators import ATTENTION, phase_workload
+from specpim.workload.operators import OpKind, phase_workload
 from specpim.workload.speculation import expected_tokens
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +124,7 @@ def host_decode_section() -> str:
 
 def op_intensities(model: str, batch: int, gamma: int, context: float = 1024.0) -> dict[str, float]:
     """FLOP per byte read (weights + KV) of the verify step's operators."""
-    w = phase_workload(VERIFY, MODELS[model], batch=batch, tokens=gamma + 1, context=context,
+    w = phase_workload(Phase.VERIFY, MODELS[model], batch=batch, tokens=gamma + 1, context=context,
                        max_context=context, devices=1)
     return {o.name: o.intensity for o in w.all_ops}
 
@@ -136,7 +136,7 @@ def fc_crossover(system: str, model: str = "llama2-7b", op: str = "ffn_up") -> i
     bw = s.memory.channels * s.memory.channel_bytes_per_s
 
     def compute_bound(rows: int) -> bool:
-        o = phase_workload(VERIFY, MODELS[model], batch=rows, tokens=1, context=1.0, max_context=1.0,
+        o = phase_workload(Phase.VERIFY, MODELS[model], batch=rows, tokens=1, context=1.0, max_context=1.0,
                            devices=1).op(op)
         return o.flops / s.host.flops >= (o.memory_bytes + o.act_in_bytes + o.act_out_bytes) / bw
 
@@ -207,9 +207,9 @@ def attention_speedup(option: str, model: str, batch: int, gamma: int, context: 
     step, PIM on every channel of the device."""
     s = catalog.SYSTEMS[system]
     tokens = gamma + 1
-    w = phase_workload(VERIFY, MODELS[model], batch=batch, tokens=tokens, context=context,
+    w = phase_workload(Phase.VERIFY, MODELS[model], batch=batch, tokens=tokens, context=context,
                        max_context=context, devices=1)
-    ops = [o for o in w.layer_ops if o.kind == ATTENTION]
+    ops = [o for o in w.layer_ops if o.kind == OpKind.ATTENTION]
     host, _ = COST.host(ops, s)
     pim, _ = COST.pim(ops, s, catalog.PIM_OPTIONS[option], np.array([s.memory.channels]))
     return float(host.sum() / pim[:, 0].sum())
@@ -316,22 +316,26 @@ def headline_section(rows: list[Headline]) -> str:
                [[h.pair, h.batch, h.design, f"{h.speedup_sd:.2f}", f"{h.speedup_gpu:.2f}",
                  f"{h.speedup_attacc_sd:.2f}", f"{h.speedup_attacc_ar:.2f}", f"{h.energy_sd:.2f}",
                  f"{h.energy_gpu:.2f}", f"{h.energy_attacc_sd:.2f}", f"{h.energy_attacc_ar:.2f}"] for h in rows])
-    g = {f: geomean(getattr(h, f) for h in rows) for f in Headline.__dataclass_fields__ if f.startswith(("speed", "energy"))}
+    g = {f: geomean(getattr(h, f) for h in rows)
+         for f in Headline.__dataclass_fields__ if f.startswith(("speed", "energy"))}
     summary = _table(["comparison", "paper (geomean)", "this model (geomean)", "model range"], [
         ["speedup over GPU speculative inference", f"{PAPER['speedup_gpu']}×",
          f"{g['speedup_sd']:.2f}× (same HBM3, PIM idle); {g['speedup_gpu']:.2f}× (A100's own HBM2e)",
          f"{min(h.speedup_gpu for h in rows):.2f}–{max(h.speedup_gpu for h in rows):.2f}× vs A100"],
         ["speedup over PIM-based accelerators (AttAcc mapping)", f"{PAPER['speedup_pim']}×",
-         f"{g['speedup_attacc_sd']:.2f}× (AttAcc + speculation); {g['speedup_attacc_ar']:.2f}× (AttAcc as published, autoregressive)",
+         f"{g['speedup_attacc_sd']:.2f}× (AttAcc + speculation); "
+         f"{g['speedup_attacc_ar']:.2f}× (AttAcc as published, autoregressive)",
          f"{min(h.speedup_attacc_ar for h in rows):.2f}–{max(h.speedup_attacc_ar for h in rows):.2f}× vs AR"],
         ["energy efficiency over GPU speculative inference", f"{PAPER['energy_gpu']}×",
          f"{g['energy_sd']:.2f}× (same HBM3); {g['energy_gpu']:.2f}× (A100's own HBM2e)",
          f"{min(h.energy_gpu for h in rows):.2f}–{max(h.energy_gpu for h in rows):.2f}× vs A100"],
         ["energy efficiency over PIM-based accelerators", f"{PAPER['energy_pim']}×",
-         f"{g['energy_attacc_sd']:.2f}× (AttAcc + speculation); {g['energy_attacc_ar']:.2f}× (AttAcc, autoregressive)",
+         f"{g['energy_attacc_sd']:.2f}× (AttAcc + speculation); "
+         f"{g['energy_attacc_ar']:.2f}× (AttAcc, autoregressive)",
          f"{min(h.energy_attacc_ar for h in rows):.2f}–{max(h.energy_attacc_ar for h in rows):.2f}× vs AR"],
     ])
-    return summary + "\n\nEvery scenario (latency objective; energy ratios are of the same latency-optimal design):\n\n" + t
+    return (summary + "\n\nEvery scenario (latency objective; energy ratios are of the same latency-optimal "
+            "design):\n\n" + t)
 
 
 # -- 6. where each phase wants to run ------------------------------------------
@@ -345,7 +349,7 @@ def placement(batch: int, gamma: int, target: str = "llama2-70b", draft: str = "
         return [n for n, p in mp.phases.get(phase, {}).items() if p.engine == "pim"]
 
     return {"option": a.pim_option, "draft_ch": a.draft_channels, "target_ch": a.target_channels,
-            "draft_pim": on_pim(DRAFT), "verify_pim": on_pim(VERIFY),
+            "draft_pim": on_pim(Phase.DRAFT), "verify_pim": on_pim(Phase.VERIFY),
             "latency_ms": sol.metrics.latency_per_token * 1e3}
 
 

@@ -1,6 +1,3 @@
-"""The co-design MILP (see milp.py's docstring and docs/formulation.md)."""
-
-from .milp import ENERGY_SCALE, TIME_SCALE, BlockSpec, CoDesignMILP, PatternVar
-from .patterns import TierPattern
-
-__all__ = ["BlockSpec", "CoDesignMILP", "PatternVar", "TierPattern", "TIME_SCALE", "ENERGY_SCALE"]
+"""Formulation: tier patterns (the MILP's columns), the blocks of the design
+space with their lower bounds, and the MILP itself (milp.py, the only module
+here that loads PuLP)."""

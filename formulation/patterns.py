@@ -29,9 +29,9 @@ from functools import lru_cache
 import networkx as nx
 import numpy as np
 
-from specpim.hardware.costs import CostTable
-from specpim.instance import CAPACITY_RTOL
-from specpim.mapping import HOST, PIM
+from specpim.core.enums import Engine, Phase
+from specpim.costs.tables import CostTable
+from specpim.problem.design_space import fits
 from specpim.workload.operators import PhaseWorkload
 
 
@@ -39,9 +39,9 @@ from specpim.workload.operators import PhaseWorkload
 class TierPattern:
     """One candidate tier: operators, their engines, and what the tier costs."""
 
-    phase: str
+    phase: Phase
     ops: tuple[str, ...]
-    engines: tuple[tuple[str, int], ...]   # (engine, channels) per member
+    engines: tuple[tuple[Engine, int], ...]   # (engine, channels) per member
     channels: int                          # channels the members use together
     time: float                            # s, one execution
     energy: float                          # J, one execution, one device
@@ -144,7 +144,7 @@ def _choices(table: CostTable, work: PhaseWorkload, top: int, cap: float) -> dic
     for j, op in enumerate(work.all_ops):
         rows = [(0, table.host_time[j], table.host_energy[j], 0.0, 0.0)]
         for col, k in enumerate(table.channels):
-            if k <= top and op.resident_bytes <= k * cap * (1 + CAPACITY_RTOL):
+            if k <= top and fits(op.resident_bytes, k * cap):
                 rows.append((k, table.pim_time[j, col], table.pim_energy[j, col], 1.0, op.resident_bytes))
         out[op.name] = np.array(rows, dtype=float)
     return out
@@ -176,8 +176,7 @@ def phase_patterns(table: CostTable, work: PhaseWorkload, *, top_channels: int, 
         rows = [choices[n] for n in chain]
         grids = np.meshgrid(*[np.arange(len(r)) for r in rows], indexing="ij")
         pick = [g.ravel() for g in grids]
-        col = lambda c: np.stack([r[p, c] for r, p in zip(rows, pick)])  # noqa: E731  (members × combos)
-        k, t, e, on, res = (col(c) for c in range(5))
+        k, t, e, on, res = (np.stack([r[p, c] for r, p in zip(rows, pick, strict=True)]) for c in range(5))
         channels = k.sum(axis=0)
         time = np.maximum((t * on).max(axis=0), (t * (1 - on)).sum(axis=0))
         energy = e.sum(axis=0)
@@ -190,7 +189,7 @@ def phase_patterns(table: CostTable, work: PhaseWorkload, *, top_channels: int, 
             for i in idx[_pareto(keys)]:
                 patterns.append(TierPattern(
                     phase=table.phase, ops=chain,
-                    engines=tuple((PIM if on[m, i] else HOST, int(k[m, i])) for m in range(len(chain))),
+                    engines=tuple((Engine.PIM if on[m, i] else Engine.HOST, int(k[m, i])) for m in range(len(chain))),
                     channels=int(channels[i]), time=float(time[i]), energy=float(energy[i]),
                     resident=float(res[:, i].sum()) * mult, head=head))
     return patterns

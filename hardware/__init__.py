@@ -1,6 +1,7 @@
-"""Hardware: host, memory and PIM device models and their closed-form costs."""
+"""Hardware: frozen descriptions of hosts, memories, PIM options and whole
+systems (devices.py), and the presets with their published sources
+(catalog.py).  What the hardware costs lives in specpim.costs."""
 
-from .costs import CostModel, CostTable, RooflineCostModel, cost_table
 from .devices import Host, Memory, PimOption, System
 
-__all__ = ["CostModel", "CostTable", "RooflineCostModel", "cost_table", "Host", "Memory", "PimOption", "System"]
+__all__ = ["Host", "Memory", "PimOption", "System"]

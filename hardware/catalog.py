@@ -12,8 +12,6 @@ every system pairs an option only with memory of its technology.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .devices import Host, Memory, PimOption, System
 
 _A100_DS = "NVIDIA A100 datasheet"
@@ -238,7 +236,3 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     _system("orin-lpddr5pim", "jetson-agx-orin", "lpddr5-orin-64gb", 1, ("lpddr5-pim",),
             " (edge SoC with LPDDR5-PIM, in the spirit of LP-Spec)"),
 ]}
-
-
-def with_devices(system: System, devices: int) -> System:
-    return replace(system, devices=devices)

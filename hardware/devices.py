@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-GRANULARITIES = ("bank", "bank_group", "buffer_die", "custom")
+from specpim.core.tolerances import GB, GFLOP, TFLOP
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Host:
     @property
     def flops(self) -> float:
         """Achievable FLOP/s."""
-        return self.peak_flops * 1e12 * self.compute_efficiency
+        return self.peak_flops * TFLOP * self.compute_efficiency
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,15 @@ class Memory:
     @property
     def channel_bytes_per_s(self) -> float:
         """Achievable external bandwidth of one channel, B/s."""
-        return self.channel_bandwidth * 1e9 * self.bandwidth_efficiency
+        return self.channel_bandwidth * GB * self.bandwidth_efficiency
+
+    @property
+    def channel_capacity_bytes(self) -> float:
+        return self.channel_capacity * GB
 
     @property
     def capacity_bytes(self) -> float:
-        return self.channels * self.channel_capacity * 1e9
+        return self.channels * self.channel_capacity_bytes
 
 
 @dataclass(frozen=True)
@@ -72,11 +76,11 @@ class PimOption:
 
     @property
     def channel_bytes_per_s(self) -> float:
-        return self.internal_bandwidth * 1e9
+        return self.internal_bandwidth * GB
 
     @property
     def channel_flops(self) -> float:
-        return self.peak_flops * 1e9
+        return self.peak_flops * GFLOP
 
 
 @dataclass(frozen=True)

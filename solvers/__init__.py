@@ -1,6 +1,6 @@
-"""Solvers: CBC via PuLP (default), exhaustive enumeration for small spaces, and the factory."""
+"""Solvers: CBC via PuLP (default), exhaustive enumeration for small spaces,
+the checks that explain infeasibility (diagnose.py), and the factory.
 
-from .factory import SOLVERS, make_solver
-from .result import FEASIBLE, INFEASIBLE, NO_SOLUTION, OPTIMAL, SolverResult
-
-__all__ = ["SOLVERS", "make_solver", "SolverResult", "OPTIMAL", "FEASIBLE", "INFEASIBLE", "NO_SOLUTION"]
+Nothing is imported here, so that ``specpim.solvers.diagnose`` (used by
+``specpim validate``) does not load PuLP; import the submodules.
+"""

@@ -3,7 +3,7 @@
 The MILP of formulation/milp.py is block-angular: blocks (PIM option, γ) are
 linked only by Σ z_b = 1.  Solving every block with z_b = 1 and keeping the
 best is therefore the same optimisation; it lets blocks be skipped when a
-valid lower bound (solvers/blocks.py) already loses to the incumbent, lets
+valid lower bound (formulation/blocks.py) already loses to the incumbent, lets
 CBC cut off nodes above the incumbent, and runs two blocks at a time.
 ``monolithic=True`` instead builds and solves the one MILP with selectors
 (used by the tests to show both give the same optimum).
@@ -19,21 +19,20 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 import pulp
 
-from specpim.errors import SolverError
-from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, BlockSpec, CoDesignMILP
-from specpim.instance import ENERGY, Instance
-from specpim.tables import InstanceTables
+from specpim.core.enums import Metric, Status
+from specpim.core.errors import SolverError
+from specpim.core.tolerances import LATENCY_RTOL, TIE_RTOL
+from specpim.costs.tables import InstanceTables
+from specpim.formulation.blocks import BlockBound, BlockSpec, block_bound, make_blocks
+from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, CoDesignMILP
+from specpim.problem.instance import Instance
 
-from .blocks import block_bound, make_blocks
-from .result import FEASIBLE, INFEASIBLE, NO_SOLUTION, OPTIMAL, SolverResult
-
-_TOL = 1e-9
-
+from .result import SolverResult
 
 _INSTALL = "pip install --force-reinstall cbcbox"
 
@@ -59,16 +58,31 @@ def cbc_path() -> str:
     return path
 
 
+class BlockStatus(StrEnum):
+    """How one block ended: a solver status, or skipped by its bound."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    NO_SOLUTION = "no_solution"
+    PRUNED = "pruned"        # its lower bound (or the CBC cutoff) cannot beat the incumbent
+
+    @property
+    def settled(self) -> bool:
+        """Nothing in the block can beat what was found: it needs no more work."""
+        return self in (BlockStatus.OPTIMAL, BlockStatus.INFEASIBLE, BlockStatus.PRUNED)
+
+
 @dataclass
 class _BlockOutcome:
-    status: str               # optimal | feasible | infeasible | no_solution | pruned
+    status: BlockStatus
     objective: float | None
     bound: float | None
     milp: CoDesignMILP | None
 
 
 def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | None = None,
-               threads: int = 1) -> tuple[str, float | None, float | None]:
+               threads: int = 1) -> tuple[BlockStatus, float | None, float | None]:
     """Run CBC on ``milp`` in a private temporary directory, removed afterwards.
 
     Returns (status, objective, bound) in MILP units.  The status comes from
@@ -106,18 +120,18 @@ def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | 
     sol = milp.prob.sol_status
     if sol == pulp.LpSolutionOptimal:
         obj = float(pulp.value(milp.prob.objective))
-        return OPTIMAL, obj, obj
+        return BlockStatus.OPTIMAL, obj, obj
     bound = _log_bound(text)
     if sol == pulp.LpSolutionIntegerFeasible:
         obj = float(pulp.value(milp.prob.objective))
-        return FEASIBLE, obj, None if bound is None else min(bound, obj)
+        return BlockStatus.FEASIBLE, obj, None if bound is None else min(bound, obj)
     # CBC's "proven infeasible" (also what a cutoff that nothing beats gives)
     # reaches PuLP as status Infeasible with sol_status "no solution found".
     if sol == pulp.LpSolutionInfeasible or milp.prob.status == pulp.LpStatusInfeasible:
-        return INFEASIBLE, None, None
+        return BlockStatus.INFEASIBLE, None, None
     if sol == pulp.LpSolutionUnbounded:
         raise SolverError("CBC reports the MILP unbounded; this is a bug in the formulation")
-    return NO_SOLUTION, None, bound
+    return BlockStatus.NO_SOLUTION, None, bound
 
 
 def _log_tail(log: str, lines: int = 3) -> str:
@@ -143,12 +157,157 @@ def _log_bound(text: str) -> float | None:
     return float(digits) * 10.0 ** exp - 10.0 ** (exp - decimals)
 
 
-def _better(obj: float, idx: int, best_obj: float | None, best_idx: int | None) -> bool:
-    if best_obj is None:
-        return True
-    if obj < best_obj * (1 - _TOL):
-        return True
-    return obj <= best_obj * (1 + _TOL) and idx < best_idx
+@dataclass
+class _Incumbent:
+    """The best block solution so far; ties go to the lower block index."""
+
+    objective: float | None = None
+    index: int | None = None
+
+    def improved_by(self, objective: float, index: int) -> bool:
+        if self.objective is None or self.index is None:
+            return True
+        if objective < self.objective * (1 - TIE_RTOL):
+            return True
+        return objective <= self.objective * (1 + TIE_RTOL) and index < self.index
+
+    def prunes(self, bound: float, index: int) -> bool:
+        """Whether a block with lower bound ``bound`` cannot beat (or tie-win against) the incumbent."""
+        if self.objective is None or self.index is None:
+            return False
+        return bound > self.objective * (1 + TIE_RTOL) or (bound >= self.objective * (1 - TIE_RTOL)
+                                                            and index > self.index)
+
+
+@dataclass
+class _SearchStats:
+    blocks: int
+    solved: int = 0
+    pruned: int = 0
+    variables: int = 0
+    constraints: int = 0
+    build_s: float = 0.0
+    solve_s: float = 0.0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"blocks": self.blocks, "solved": self.solved, "pruned": self.pruned,
+                "variables": self.variables, "constraints": self.constraints}
+
+
+@dataclass
+class _BlockSearch:
+    """Blocks solved in order of their lower bounds, skipping those that
+    cannot win; shared by the worker threads under ``lock``."""
+
+    instance: Instance
+    blocks: list[BlockSpec]
+    bounds: list[BlockBound]
+    order_keys: list[float]          # the bounds, or 0 when pruning is off
+    scale: float                     # instance units → MILP units
+    deadline: float | None
+    stats: _SearchStats
+    pending: list[int] = field(default_factory=list)
+    outcomes: dict[int, _BlockOutcome] = field(default_factory=dict)
+    best: _Incumbent = field(default_factory=_Incumbent)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.pending = sorted(range(len(self.blocks)), key=lambda i: (self.order_keys[i], i))
+        objective = self.instance.objective
+        self.latency_limit = objective.latency_bound if objective.metric == Metric.ENERGY else None
+
+    def next_block(self) -> int | None:
+        """The next block worth solving; records the ones skipped on the way."""
+        with self.lock:
+            while self.pending:
+                i = self.pending.pop(0)
+                if self.best.prunes(self.order_keys[i], i):
+                    self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, self.order_keys[i], None)
+                elif self.latency_limit is not None and \
+                        self.bounds[i].latency > self.latency_limit * (1 + LATENCY_RTOL):
+                    self.outcomes[i] = _BlockOutcome(BlockStatus.INFEASIBLE, None, None, None)
+                else:
+                    return i
+                self.stats.pruned += 1
+            return None
+
+    def stop(self) -> None:
+        with self.lock:
+            self.pending.clear()
+
+    def run_worker(self) -> None:
+        try:
+            while (i := self.next_block()) is not None:
+                self.solve_block(i)
+        except BaseException:   # a solver failure or an interrupt: let the other workers stop too
+            self.stop()
+            raise
+
+    def solve_block(self, i: int) -> None:
+        remaining = None if self.deadline is None else self.deadline - time.perf_counter()
+        if remaining is not None and remaining <= 0.05:
+            with self.lock:
+                self.outcomes[i] = _BlockOutcome(BlockStatus.NO_SOLUTION, None, self.bounds[i].objective, None)
+            return
+        tb = time.perf_counter()
+        milp = CoDesignMILP(self.instance, [self.blocks[i]], name=f"specpim_b{i}")
+        with self.lock:
+            incumbent = self.best.objective
+            self.stats.variables += len(milp.prob.variables())
+            self.stats.constraints += len(milp.prob.constraints())
+        # CBC discards nodes that cannot beat the incumbent.
+        cutoff = None if incumbent is None else incumbent * self.scale * (1 + 1e-7)
+        ts = time.perf_counter()
+        status, obj, bnd = solve_milp(milp, time_limit=remaining, cutoff=cutoff)
+        with self.lock:
+            self.stats.build_s += ts - tb
+            self.stats.solve_s += time.perf_counter() - ts
+            self.stats.solved += 1
+            obj = None if obj is None else obj / self.scale
+            bnd = self.bounds[i].objective if bnd is None else max(self.bounds[i].objective, bnd / self.scale)
+            if status == BlockStatus.INFEASIBLE and cutoff is not None:
+                # nothing in the block beats the incumbent
+                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, incumbent, None)
+            else:
+                self.outcomes[i] = _BlockOutcome(status, obj, bnd, milp)
+                if obj is not None and self.best.improved_by(obj, i):
+                    self.best = _Incumbent(obj, i)
+
+    def run(self, workers: int) -> None:
+        n = max(1, min(workers, len(self.blocks)))
+        if n == 1:
+            self.run_worker()
+            return
+        with ThreadPoolExecutor(n) as pool:
+            futures = [pool.submit(self.run_worker) for _ in range(n)]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:   # e.g. Ctrl-C: no new blocks; running ones finish
+                self.stop()
+                raise
+
+    def result(self, solver: str) -> SolverResult:
+        """Optimal only if every block is settled: solved, pruned by a valid
+        bound or proven infeasible; otherwise the best bound of the open ones."""
+        result = SolverResult(solver, Status.NO_SOLUTION, build_s=self.stats.build_s, solve_s=self.stats.solve_s,
+                              stats=self.stats.as_dict())
+        open_blocks = [o for o in self.outcomes.values() if not o.status.settled]
+        if self.best.index is None:
+            if len(self.outcomes) == len(self.blocks) and not open_blocks:
+                result.status = Status.INFEASIBLE
+            elif open_blocks:
+                result.bound = min(o.bound for o in open_blocks if o.bound is not None) \
+                    if any(o.bound is not None for o in open_blocks) else None
+            return result
+        out = self.outcomes[self.best.index]
+        assert out.milp is not None and out.objective is not None
+        result.mapping = out.milp.mapping(out.milp.blocks[0])
+        result.objective = out.objective
+        result.write_model = out.milp.prob.writeLP
+        result.bound = min([out.objective] + [o.bound for o in open_blocks if o.bound is not None])
+        result.status = Status.FEASIBLE if open_blocks else Status.OPTIMAL
+        return result
 
 
 class CbcSolver:
@@ -163,21 +322,30 @@ class CbcSolver:
         cbc_path()   # a missing solver is reported before any work
         t0 = time.perf_counter()
         blocks = make_blocks(instance, tables)
-        scale = ENERGY_SCALE if instance.objective.metric == ENERGY else TIME_SCALE
+        scale = ENERGY_SCALE if instance.objective.metric == Metric.ENERGY else TIME_SCALE
         if not blocks:
-            return SolverResult(self.name, INFEASIBLE, build_s=time.perf_counter() - t0,
+            return SolverResult(self.name, Status.INFEASIBLE, build_s=time.perf_counter() - t0,
                                 diagnosis="no PIM option fits the area budget and the design space "
                                 "excludes a design without PIM")
         if self.monolithic:
             return self._solve_monolithic(instance, blocks, time_limit, scale, t0)
-        return self._solve_blocks(instance, blocks, time_limit, scale, t0)
+        bounds = [block_bound(instance, b) for b in blocks]
+        # Pruning and order use the bounds only when asked; the reported
+        # optimality gap always uses them, as they are valid either way.
+        search = _BlockSearch(instance, blocks, bounds,
+                              order_keys=[b.objective if self.use_bounds else 0.0 for b in bounds],
+                              scale=scale, deadline=None if time_limit is None else t0 + time_limit,
+                              stats=_SearchStats(len(blocks), build_s=time.perf_counter() - t0))
+        search.run(self.workers)
+        return search.result(self.name)
 
-    # -- one MILP with selectors ------------------------------------------
-    def _solve_monolithic(self, instance, blocks, time_limit, scale, t0) -> SolverResult:
+    def _solve_monolithic(self, instance: Instance, blocks: list[BlockSpec], time_limit: float | None,
+                          scale: float, t0: float) -> SolverResult:
+        """The one MILP with block selectors."""
         milp = CoDesignMILP(instance, blocks)
         build = time.perf_counter() - t0
         status, obj, bound = solve_milp(milp, time_limit=time_limit, threads=self.workers)
-        result = SolverResult(self.name, status, build_s=build, solve_s=time.perf_counter() - t0 - build,
+        result = SolverResult(self.name, Status(status), build_s=build, solve_s=time.perf_counter() - t0 - build,
                               stats={"blocks": len(blocks), "variables": len(milp.prob.variables()),
                                      "constraints": len(milp.prob.constraints())},
                               write_model=milp.prob.writeLP)
@@ -185,106 +353,4 @@ class CbcSolver:
             result.mapping = milp.mapping(milp.chosen_block())
             result.objective = obj / scale
             result.bound = bound / scale if bound is not None else None
-        return result
-
-    # -- block by block ----------------------------------------------------
-    def _solve_blocks(self, instance, blocks: list[BlockSpec], time_limit, scale, t0) -> SolverResult:
-        found = [block_bound(instance, b) for b in blocks]
-        # Pruning and order use the bounds only when asked; the reported
-        # optimality gap always uses them, as they are valid either way.
-        bounds = [f.objective if self.use_bounds else 0.0 for f in found]
-        latency_limit = instance.objective.latency_bound if instance.objective.metric == ENERGY else None
-        pending = sorted(range(len(blocks)), key=lambda i: (bounds[i], i))
-        outcomes: dict[int, _BlockOutcome] = {}
-        lock = threading.Lock()
-        best: dict[str, Any] = {"obj": None, "idx": None}
-        deadline = None if time_limit is None else t0 + time_limit
-        spent = {"build": time.perf_counter() - t0, "solve": 0.0}
-        stats = {"blocks": len(blocks), "solved": 0, "pruned": 0, "variables": 0, "constraints": 0}
-
-        def next_block() -> int | None:
-            with lock:
-                while pending:
-                    i = pending.pop(0)
-                    inc = best["obj"]
-                    # Ties go to the lowest block index, so results never depend on thread timing.
-                    if inc is not None and (bounds[i] > inc * (1 + _TOL)
-                                            or (bounds[i] >= inc * (1 - _TOL) and i > best["idx"])):
-                        outcomes[i] = _BlockOutcome("pruned", None, bounds[i], None)
-                    elif latency_limit is not None and found[i].latency > latency_limit * (1 + 1e-9):
-                        outcomes[i] = _BlockOutcome(INFEASIBLE, None, None, None)
-                    else:
-                        return i
-                    stats["pruned"] += 1
-                return None
-
-        def stop() -> None:
-            with lock:
-                pending.clear()
-
-        def work() -> None:
-            try:
-                run()
-            except BaseException:   # a solver failure or an interrupt: let the other worker stop too
-                stop()
-                raise
-
-        def run() -> None:
-            while (i := next_block()) is not None:
-                remaining = None if deadline is None else deadline - time.perf_counter()
-                if remaining is not None and remaining <= 0.05:
-                    with lock:
-                        outcomes[i] = _BlockOutcome(NO_SOLUTION, None, found[i].objective, None)
-                    continue
-                tb = time.perf_counter()
-                milp = CoDesignMILP(instance, [blocks[i]], name=f"specpim_b{i}")
-                with lock:
-                    inc = best["obj"]
-                    stats["variables"] += len(milp.prob.variables())
-                    stats["constraints"] += len(milp.prob.constraints())
-                # CBC discards nodes that cannot beat the incumbent.
-                cutoff = None if inc is None else inc * scale * (1 + 1e-7)
-                ts = time.perf_counter()
-                status, obj, bnd = solve_milp(milp, time_limit=remaining, cutoff=cutoff)
-                with lock:
-                    spent["build"] += ts - tb
-                    spent["solve"] += time.perf_counter() - ts
-                    stats["solved"] += 1
-                    obj = None if obj is None else obj / scale
-                    bnd = found[i].objective if bnd is None else max(found[i].objective, bnd / scale)
-                    if status == INFEASIBLE and cutoff is not None:
-                        outcomes[i] = _BlockOutcome("pruned", None, inc, None)   # nothing beats the incumbent
-                    else:
-                        outcomes[i] = _BlockOutcome(status, obj, bnd, milp)
-                        if obj is not None and _better(obj, i, best["obj"], best["idx"]):
-                            best["obj"], best["idx"] = obj, i
-
-        n_workers = max(1, min(self.workers, len(blocks)))
-        if n_workers == 1:
-            work()
-        else:
-            with ThreadPoolExecutor(n_workers) as pool:
-                futures = [pool.submit(work) for _ in range(n_workers)]
-                try:
-                    for f in futures:
-                        f.result()
-                except BaseException:   # e.g. Ctrl-C: no new blocks; running ones finish
-                    stop()
-                    raise
-        result = SolverResult(self.name, NO_SOLUTION, build_s=spent["build"], solve_s=spent["solve"], stats=stats)
-        open_blocks = [o for o in outcomes.values() if o.status in (FEASIBLE, NO_SOLUTION)]
-        if best["idx"] is None:
-            if len(outcomes) == len(blocks) and all(o.status in (INFEASIBLE, "pruned") for o in outcomes.values()):
-                result.status = INFEASIBLE
-            elif open_blocks:
-                result.bound = min(o.bound for o in open_blocks)
-            return result
-        out = outcomes[best["idx"]]
-        result.mapping = out.milp.mapping(out.milp.blocks[0])
-        result.objective = out.objective
-        result.write_model = out.milp.prob.writeLP
-        # Every block is settled (solved, pruned by a valid bound, or proven
-        # infeasible) or open with a valid bound: optimal only if none is open.
-        result.bound = min([out.objective] + [o.bound for o in open_blocks])
-        result.status = FEASIBLE if open_blocks else OPTIMAL
         return result

@@ -1,7 +1,9 @@
 """Exhaustive enumeration: an independent check of the MILP on small spaces.
 
-Nothing here comes from ``specpim.formulation``.  The design space is walked
-from its definition: every PIM option (or none), every channel count within
+Nothing here comes from ``specpim.formulation``, and the design space is
+walked by this module's own enumeration (deliberately independent of the
+rules in specpim.problem.design_space, so that a mistake there shows up as a
+disagreement): every PIM option (or none), every channel count within
 the area budget, every draft/target split, every γ and, for each phase,
 every ordered tiering of the layer DAG (a tier is a non-empty set of
 operators whose predecessors all sit in earlier tiers) × every engine per
@@ -24,20 +26,25 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from specpim.errors import InstanceError
-from specpim.hardware.costs import CostTable
+from specpim.core.enums import Allocation, Engine, Metric, Phase, Status
+from specpim.core.errors import InstanceError
+from specpim.core.tolerances import CAPACITY_RTOL
+from specpim.costs.tables import CostTable, InstanceTables
 from specpim.hardware.devices import PimOption
-from specpim.instance import CAPACITY_RTOL, DRAFT, ENERGY, PARTITION, VERIFY, Instance
-from specpim.mapping import HOST, PIM, Architecture, Mapping, Placement
-from specpim.tables import InstanceTables
-from specpim.workload.operators import ATTENTION, PhaseWorkload
+from specpim.problem.instance import Instance
+from specpim.problem.mapping import Architecture, Mapping, Placement
+from specpim.workload.operators import OpKind, PhaseWorkload
 
-from .result import FEASIBLE, INFEASIBLE, NO_SOLUTION, OPTIMAL, SolverResult
+from .result import SolverResult
+
+DRAFT, VERIFY = Phase.DRAFT, Phase.VERIFY
+HOST, PIM = Engine.HOST, Engine.PIM
+OPTIMAL, FEASIBLE, INFEASIBLE, NO_SOLUTION = Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.NO_SOLUTION
 
 TIME, COST, RES = 0, 1, 2    # key columns: seconds, joules (energy + static), bytes
 _TOL = 1e-9                  # the evaluator's relative slack on area and the latency bound
@@ -75,7 +82,7 @@ def pareto(keys: np.ndarray) -> np.ndarray:
     ends = np.append(starts[1:], m)
     keep = np.zeros(m, dtype=bool)
     stair = s[:0, :2]
-    for lo, hi in zip(starts, ends):
+    for lo, hi in zip(starts, ends, strict=True):
         block = s[lo:hi, :2]
         alive = _staircase(block)
         if len(stair):
@@ -197,7 +204,7 @@ class _Phase:
             grids = np.meshgrid(*[np.arange(len(o)) for o in opts], indexing="ij")
             pick = [g.ravel() for g in grids]
             self.work_units += len(pick[0])
-            k, t, e, r = (np.stack([o[p, c] for o, p in zip(opts, pick)]) for c in range(4))
+            k, t, e, r = (np.stack([o[p, c] for o, p in zip(opts, pick, strict=True)]) for c in range(4))
             fits = k.sum(axis=0) <= self.budget
             k, t, e, r = k[:, fits], t[:, fits], e[:, fits], r[:, fits]
             on = k > 0
@@ -258,7 +265,7 @@ class _Phase:
         while placed != self.dag.full:
             a, tier_row, layer_row = (int(h[layer_row]) for h in self.rest[placed].how)
             _, engines = self.tier_fronts[a]
-            for i, k in zip(self.dag.members(a), engines[tier_row]):
+            for i, k in zip(self.dag.members(a), engines[tier_row], strict=True):
                 out[self.dag.names[i]] = Placement(PIM if k else HOST, int(k), tier)
             placed, tier = placed | a, tier + 1
         k = int(self.choices[-1][head_row, 0])
@@ -315,13 +322,13 @@ class _Run:
     def __init__(self, instance: Instance, tables: InstanceTables, deadline: float | None):
         self.inst, self.tables, self.deadline = instance, tables, deadline
         ds = instance.design_space
-        self.partition = ds.allocation == PARTITION
-        self.energy = instance.objective.metric == ENERGY
+        self.partition = ds.allocation == Allocation.PARTITION
+        self.energy = instance.objective.metric == Metric.ENERGY
         self.bound = instance.objective.latency_bound if self.energy else None
         # Key columns the objective and the constraints read.
         self.dims = ([TIME] if not self.energy or self.bound is not None else []) \
             + ([COST] if self.energy else []) + [RES]
-        self.cap = instance.system.memory.channel_capacity * 1e9
+        self.cap = instance.system.memory.channel_capacity * 1e9   # its own arithmetic, on purpose
         self.fronts: dict[tuple, _Phase] = {}
         self.best = _Best()
         self.designs = self.work_units = 0
@@ -355,7 +362,7 @@ class _Run:
         total = 0.0
         for p in inst.phases(g):
             work = self.tables.work(p, g)
-            kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == ATTENTION) * work.layers
+            kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == OpKind.ATTENTION) * work.layers
             total += work.model.weight_bytes / inst.system.devices + kv
         return total <= inst.system.memory.capacity_bytes * (1 + CAPACITY_RTOL)
 
@@ -368,7 +375,7 @@ class _Run:
             return {p: most[p] > (d if p == DRAFT else t) * self.cap for p in phases}
         return dict.fromkeys(phases, sum(most.values()) > n * self.cap)
 
-    def phase(self, p: str, option: PimOption | None, g: int, budget: int, binding: bool) -> _Phase:
+    def phase(self, p: Phase, option: PimOption | None, g: int, budget: int, binding: bool) -> _Phase:
         dims = self.dims if binding else [c for c in self.dims if c != RES]
         key = (p, option.name if option else None, 0 if p == DRAFT else g, budget, len(dims))
         if key not in self.fronts:
@@ -389,7 +396,7 @@ class _Run:
         per_phase: dict[tuple, tuple[float, int]] = {}
         weight = _THREE_KEY_WEIGHT if len(self.dims) == 3 else 1
         work, mappings = 0.0, 0
-        for option, n, g, d, t in self.architectures():
+        for option, _n, g, d, t in self.architectures():
             count = 1
             for p in self.inst.phases(g):
                 budget = d if p == DRAFT else t
@@ -397,8 +404,11 @@ class _Run:
                 key = (p, option.name if option else None, 0 if p == DRAFT else g, budget)
                 if key not in per_phase:
                     dag = Dag(self.tables.work(p, g))
-                    units = sum(engines ** bin(a).count("1") for s in dag.states() for a in dag.next_tiers(s))
-                    per_phase[key] = (units * weight, dag.count(lambda a: engines ** bin(a).count("1")) * engines)
+                    def per_tier(a: int, engines: int = engines) -> int:
+                        return engines ** bin(a).count("1")
+
+                    units = sum(per_tier(a) for s in dag.states() for a in dag.next_tiers(s))
+                    per_phase[key] = (units * weight, dag.count(per_tier) * engines)
                     work += per_phase[key][0]
                 count *= per_phase[key][1]
             mappings += count

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specpim.errors import InstanceError
+from specpim.core.errors import InstanceError
 
 from .cbc import CbcSolver
 from .exhaustive import ExhaustiveSolver

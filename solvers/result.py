@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from specpim.mapping import Mapping
-
-OPTIMAL, FEASIBLE, INFEASIBLE, NO_SOLUTION = "optimal", "feasible", "infeasible", "no_solution"
+from specpim.core.enums import Status
+from specpim.problem.mapping import Mapping
 
 
 @dataclass
@@ -20,7 +19,7 @@ class SolverResult:
     """
 
     solver: str
-    status: str
+    status: Status
     mapping: Mapping | None = None
     objective: float | None = None
     bound: float | None = None

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-INSTANCES = ROOT / "instances"
+from helpers import INSTANCES
 
 
 @pytest.fixture(scope="session")

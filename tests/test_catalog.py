@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 
 import specpim
+from helpers import INSTANCES, ROOT
 from specpim.cli import main
-from specpim.errors import InstanceError
+from specpim.core.errors import InstanceError
 from specpim.hardware import catalog
 from specpim.presets import catalog_entries, describe, listing, preset
 from specpim.workload.models import ModelConfig, model_from_hf_config, model_presets
-
-from .conftest import INSTANCES, ROOT
 
 HF = INSTANCES / "hf"
 REL = 1e-9  # derived figures are exact arithmetic on the published ones
@@ -243,7 +242,7 @@ PAIRS = {
 def test_literature_pair_instances_exist_and_fit(stem, pair):
     inst = specpim.load_instance(INSTANCES / f"{stem}.yaml")
     assert (inst.target.name, inst.draft.name) == pair
-    from specpim.diagnose import precheck
+    from specpim.solvers.diagnose import precheck
     assert precheck(inst) is None
 
 

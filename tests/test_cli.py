@@ -17,10 +17,9 @@ import pytest
 import yaml
 
 import specpim
+from helpers import INSTANCES
+from helpers.cli import cli_command, fake_cbc, run_cli
 from specpim.export import OUTPUT_FILES, atomic_write, write_outputs
-
-from .cli_helpers import cli_command, fake_cbc, run_cli
-from .conftest import INSTANCES
 
 TINY = INSTANCES / "tiny.yaml"
 BIG = INSTANCES / "llama2-70b-7b-a100x4-hbm3pim.yaml"
@@ -195,7 +194,7 @@ def test_yaml_tags_that_run_code_are_refused(tmp_path):
 
 _MARKING_MODEL = """
 from pathlib import Path
-from specpim.hardware.costs import RooflineCostModel
+from specpim.costs.roofline import RooflineCostModel
 
 Path(__file__).with_name("imported").touch()
 

@@ -7,10 +7,9 @@ import math
 import pytest
 
 import specpim
-from specpim.mapping import Mapping
+from helpers import INSTANCES
+from specpim.problem.mapping import Mapping
 from specpim.workload.speculation import expected_tokens
-
-from .conftest import INSTANCES
 
 SHIPPED = sorted(p for p in INSTANCES.glob("*.yaml"))
 

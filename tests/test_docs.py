@@ -1,13 +1,12 @@
 """Documentation that is generated must be current."""
 
-from specpim.schemadoc import markdown
-
-from .conftest import ROOT
+from helpers import ROOT
+from specpim.problem.schemadoc import markdown
 
 
 def test_instances_doc_is_generated_from_the_schema():
     doc = (ROOT / "docs" / "instances.md").read_text(encoding="utf-8")
-    assert doc == markdown(), "regenerate with: python -m specpim.schemadoc > docs/instances.md"
+    assert doc == markdown(), "regenerate with: python -m specpim.problem.schemadoc > docs/instances.md"
 
 
 def test_formulation_doc_names_every_constraint_family():

@@ -25,11 +25,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import specpim
-from specpim.baselines import compute_baselines
-from specpim.costmodels import resolve_cost_model
-from specpim.errors import InstanceError
-
-from .conftest import INSTANCES
+from helpers import INSTANCES
+from specpim.core.errors import InstanceError
+from specpim.costs.plugins import resolve_cost_model
+from specpim.evaluation.baselines import compute_baselines
 
 TINY = yaml.safe_load((INSTANCES / "tiny.yaml").read_text())
 FUZZ_CASES = int(os.environ.get("SPECPIM_FUZZ_CASES", "10000"))

@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 import specpim
-from specpim.hardware.costs import RooflineCostModel
-
-from .conftest import INSTANCES
+from helpers import INSTANCES
+from specpim.costs.roofline import RooflineCostModel
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ single-step change.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import networkx as nx
 import numpy as np
@@ -22,15 +22,13 @@ import pytest
 import yaml
 
 import specpim
-from specpim.errors import InstanceError
-from specpim.evaluate import evaluate
-from specpim.hardware.costs import RooflineCostModel
-from specpim.instance import DRAFT, ENERGY, PARTITION, THROUGHPUT
-from specpim.mapping import HOST, PIM, Architecture, Mapping, Placement
-from specpim.tables import InstanceTables
-
-from .conftest import INSTANCES
-from .test_exhaustive_agreement import CBC_INCREMENT_CASE, TINY, random_instance
+from helpers.random_instances import CBC_INCREMENT_CASE, TINY, random_instance
+from specpim.core.enums import Allocation, Metric, Phase
+from specpim.core.errors import InstanceError
+from specpim.costs.roofline import RooflineCostModel
+from specpim.costs.tables import InstanceTables
+from specpim.evaluation.evaluator import evaluate
+from specpim.problem.mapping import HOST, PIM, Architecture, Mapping, Placement
 
 RTOL = 1e-9
 
@@ -63,7 +61,7 @@ class Scorer:
     def __init__(self, inst):
         self.inst = inst
         self.tables = InstanceTables(inst, RooflineCostModel())
-        self.energy = inst.objective.metric == ENERGY
+        self.energy = inst.objective.metric == Metric.ENERGY
         self.scored = self.rejected = 0
 
     def __call__(self, mapping: Mapping) -> float | None:
@@ -81,8 +79,8 @@ class Scorer:
 def _optimum(inst) -> tuple[Mapping, float]:
     sol = specpim.solve(inst, baselines=False)
     assert sol.status == "optimal"
-    value = sol.metrics.energy_per_token if inst.objective.metric == ENERGY else sol.metrics.latency_per_token
-    if inst.objective.metric == THROUGHPUT:
+    value = sol.metrics.energy_per_token if inst.objective.metric == Metric.ENERGY else sol.metrics.latency_per_token
+    if inst.objective.metric == Metric.THROUGHPUT:
         # throughput = batch / latency: the best mapping has the highest throughput
         assert np.isclose(sol.objective, inst.workload.batch / value, rtol=1e-9)
     return sol.mapping, value
@@ -97,9 +95,9 @@ def _architectures(inst) -> list[Architecture]:
         counts = [0] if option is None else [
             n for n in ds.pim_channels if ds.area_budget is None or n * option.area <= ds.area_budget * (1 + 1e-9)]
         for n, g in itertools.product(counts, inst.draft_lens):
-            if ds.allocation != PARTITION:
+            if ds.allocation != Allocation.PARTITION:
                 splits = [(n, n)]
-            elif DRAFT in inst.phases(g):
+            elif Phase.DRAFT in inst.phases(g):
                 splits = [(d, n - d) for d in range(0, n + 1, ds.channel_step)]
             else:
                 splits = [(0, n)]
@@ -135,7 +133,7 @@ def random_mapping(inst, rng: np.random.Generator) -> Mapping:
     pim_share = float(rng.uniform(0.2, 0.9)) if arch.pim_option else 0.0
     phases = {}
     for p in inst.phases(arch.draft_len):
-        budget = arch.draft_channels if p == DRAFT else arch.target_channels
+        budget = arch.draft_channels if p == Phase.DRAFT else arch.target_channels
         work = inst.phase(p, arch.draft_len)
         ops = {}
         for tier, members in enumerate(_random_tiers(work.graph(), rng)):
@@ -215,12 +213,12 @@ def moves(inst, mapping: Mapping) -> list[Callable[[], Mapping]]:
     for option in ds.pim_options:                               # another PIM option
         archs.append(Architecture(option, a.pim_channels, a.draft_channels, a.target_channels, a.draft_len))
     for n in ds.pim_channels:                                   # another channel count
-        if ds.allocation == PARTITION:
+        if ds.allocation == Allocation.PARTITION:
             archs += [Architecture(a.pim_option, n, a.draft_channels, n - a.draft_channels, a.draft_len),
                       Architecture(a.pim_option, n, n - a.target_channels, a.target_channels, a.draft_len)]
         else:
             archs.append(Architecture(a.pim_option, n, n, n, a.draft_len))
-    if ds.allocation == PARTITION:                              # another split
+    if ds.allocation == Allocation.PARTITION:                              # another split
         for d in range(0, a.pim_channels + 1, ds.channel_step):
             archs.append(Architecture(a.pim_option, a.pim_channels, d, a.pim_channels - d, a.draft_len))
     for arch in archs:

@@ -6,23 +6,16 @@ generate docs/validation.md; the slow sweeps stay in that script.
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 
 import pytest
 
+import validation as V  # benchmarks/validation.py, on the path through pytest's pythonpath
+from helpers import ROOT
 from specpim.hardware import catalog
 from specpim.workload.models import model_presets
-from specpim.workload.operators import ATTENTION, FC, phase_workload
+from specpim.workload.operators import OpKind, phase_workload
 from specpim.workload.speculation import expected_tokens
-
-from .conftest import ROOT
-
-_spec = importlib.util.spec_from_file_location("validation", ROOT / "benchmarks" / "validation.py")
-V = importlib.util.module_from_spec(_spec)
-sys.modules["validation"] = V   # dataclasses look their module up while the file runs
-_spec.loader.exec_module(V)
 
 MODELS = model_presets()
 
@@ -66,7 +59,7 @@ def test_fc_intensity_is_batch_times_gamma_plus_one(model, batch, gamma):
     w = phase_workload("verify", MODELS[model], batch=batch, tokens=gamma + 1, context=1024, max_context=1024,
                        devices=1)
     for o in w.all_ops:
-        if o.kind == FC:   # FP16: 2 FLOP per weight element of 2 bytes, once per row
+        if o.kind == OpKind.FC:   # FP16: 2 FLOP per weight element of 2 bytes, once per row
             assert o.intensity == pytest.approx(batch * (gamma + 1), rel=1e-12), o.name
 
 
@@ -141,7 +134,7 @@ def test_draft_runs_fc_on_pim_verify_runs_fc_on_host_at_large_batch():
     assert {"ffn_up", "ffn_down"} <= set(small["draft_pim"])
     big = V.placement(64, 4)
     fc = {o.name for o in phase_workload("verify", MODELS["llama2-70b"], batch=1, tokens=1, context=1,
-                                         max_context=1, devices=1).all_ops if o.kind == FC}
+                                         max_context=1, devices=1).all_ops if o.kind == OpKind.FC}
     assert not fc & set(big["verify_pim"])
     assert big["draft_ch"] >= big["target_ch"]
 

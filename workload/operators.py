@@ -11,12 +11,23 @@ nothing here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import networkx as nx
+from specpim.core.enums import Phase
 
 from .models import ModelConfig
 
-FC, ATTENTION = "fc", "attention"
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+class OpKind(StrEnum):
+    FC = "fc"                 # a weight GEMM/GEMV
+    ATTENTION = "attention"   # a batched GEMM over the KV cache
+
+
+FC, ATTENTION = OpKind.FC, OpKind.ATTENTION
 
 # Operator names, in a topological order of the layer graph.
 LAYER_OPS_GATED = ("q", "k", "v", "score", "context", "o", "ffn_up", "ffn_gate", "ffn_down")
@@ -37,7 +48,7 @@ class Operator:
     """
 
     name: str
-    kind: str
+    kind: OpKind
     batch: float
     m: float
     k: float
@@ -72,7 +83,7 @@ class PhaseWorkload:
     activation size all-reduced twice per layer under tensor parallelism.
     """
 
-    phase: str
+    phase: Phase
     model: ModelConfig
     tokens: int
     layers: int
@@ -93,7 +104,13 @@ class PhaseWorkload:
         return self.layer_ops + (self.head,)
 
     def graph(self) -> nx.DiGraph:
-        return layer_graph_from(self.layer_ops, self.edges)
+        """The layer DAG as a networkx graph (imported only when asked for)."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        g.add_nodes_from(o.name for o in self.layer_ops)
+        g.add_edges_from(self.edges)
+        return g
 
 
 def _fc(name: str, rows: float, k: float, n: float, dt: int) -> Operator:
@@ -124,23 +141,7 @@ def layer_edges(gated: bool) -> tuple[tuple[str, str], ...]:
     return tuple(edges)
 
 
-def layer_graph_from(ops: tuple[Operator, ...], edges: tuple[tuple[str, str], ...]) -> nx.DiGraph:
-    g = nx.DiGraph()
-    for o in ops:
-        g.add_node(o.name, op=o)
-    g.add_edges_from(edges)
-    return g
-
-
-def layer_graph(model: ModelConfig) -> nx.DiGraph:
-    """The operator DAG of one decoder layer (names only)."""
-    g = nx.DiGraph()
-    g.add_nodes_from(LAYER_OPS_GATED if model.gated_ffn else LAYER_OPS_PLAIN)
-    g.add_edges_from(layer_edges(model.gated_ffn))
-    return g
-
-
-def phase_workload(phase: str, model: ModelConfig, *, batch: int, tokens: int,
+def phase_workload(phase: Phase, model: ModelConfig, *, batch: int, tokens: int,
                    context: float, max_context: float, devices: int) -> PhaseWorkload:
     """Operators of one step in which each of ``batch`` requests processes
     ``tokens`` new tokens against ``context`` cached tokens (``max_context``

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .api import Solution
-from .evaluate import Metrics
+from .evaluation.evaluator import Metrics
 
 
 def _ms(s: float) -> str:
     return f"{s * 1e3:.3f} ms"
 
 
-def _table(rows: list[list[str]], header: list[str], right: set[int] = frozenset()) -> list[str]:
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+def _table(rows: Sequence[Sequence[object]], header: list[str], right: frozenset[int] = frozenset()) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
+                              for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
     return ["  " + fmt(header), "  " + "  ".join("-" * w for w in widths)] + ["  " + fmt(r) for r in rows]
 
 
 def metrics_lines(m: Metrics) -> list[str]:
     lines = []
     for p, pm in m.phases.items():
-        lines.append(f"  {p:<7} {pm.steps} × {_ms(pm.step_time)}  (layers {_ms(pm.step_time - pm.head_time - pm.collective_time)}, "
+        layers = pm.step_time - pm.head_time - pm.collective_time
+        lines.append(f"  {p:<7} {pm.steps} × {_ms(pm.step_time)}  (layers {_ms(layers)}, "
                      f"LM head {_ms(pm.head_time)}, collectives {_ms(pm.collective_time)})")
     lines.append(f"  iteration {_ms(m.iteration_time)}, E[tokens] {m.expected_tokens:.3f}")
     lines.append(f"  latency {_ms(m.latency_per_token)}/token · throughput {m.throughput:,.1f} tokens/s · "
@@ -39,7 +42,7 @@ def summary(sol: Solution) -> str:
                f"prompt {inst.workload.prompt_len} + gen {inst.workload.gen_len}")
     if sol.diagnosis:
         out.append(f"diagnosis: {sol.diagnosis}")
-    if sol.mapping is None:
+    if sol.mapping is None or sol.metrics is None:
         return "\n".join(out)
     a, m = sol.mapping.architecture, sol.metrics
     out.append("")
@@ -59,7 +62,7 @@ def summary(sol: Solution) -> str:
         out.append(f"Placement: {p} phase ({pm.steps} step{'s' if pm.steps > 1 else ''} per iteration)")
         rows = [[("-" if o.tier is None else o.tier), o.name, o.engine, (o.channels or "-"),
                  f"{o.time * 1e6:.2f}", f"{o.intensity:.1f}"] for o in pm.operators]
-        out += _table(rows, ["tier", "operator", "engine", "channels", "time µs", "FLOP/B"], {3, 4, 5})
+        out += _table(rows, ["tier", "operator", "engine", "channels", "time µs", "FLOP/B"], frozenset({3, 4, 5}))
     out.append("")
     out.append("Latency breakdown")
     out += metrics_lines(m)
@@ -74,7 +77,7 @@ def summary(sol: Solution) -> str:
                 continue
             rows.append([name, b.description, _ms(b.metrics.latency_per_token),
                          f"{sp['speedup']:.2f}×", f"{sp['energy_gain']:.2f}×"])
-        out += _table(rows, ["baseline", "design", "latency/token", "speedup", "energy gain"], {2, 3, 4})
+        out += _table(rows, ["baseline", "design", "latency/token", "speedup", "energy gain"], frozenset({2, 3, 4}))
     st = sol.stats
     extra = f" · {st['solved']} of {st['blocks']} blocks solved, {st['pruned']} pruned by bound" \
         if "solved" in st else ""

@@ -14,12 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from specpim.errors import InstanceError
-from specpim.hardware.costs import CostModel, CostTable
-
-from .instance import CAPACITY_RTOL, DRAFT, ENERGY, LATENCY, PARTITION, THROUGHPUT, Instance
-from .mapping import HOST, PIM, Mapping
-from .tables import InstanceTables
+from specpim.core.enums import Engine, Metric, Phase
+from specpim.core.errors import InstanceError
+from specpim.core.tolerances import LATENCY_RTOL
+from specpim.costs.protocol import CostModel
+from specpim.costs.tables import CostTable, InstanceTables
+from specpim.hardware.devices import PimOption
+from specpim.problem.design_space import fits
+from specpim.problem.instance import Instance
+from specpim.problem.mapping import Mapping
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class OperatorMetrics:
 class PhaseMetrics:
     """One step of one phase.  Times in s; energy in J over all devices."""
 
-    phase: str
+    phase: Phase
     steps: int
     step_time: float
     layer_time: float
@@ -66,7 +69,7 @@ class PhaseMetrics:
 
 @dataclass(frozen=True)
 class Metrics:
-    metric: str
+    metric: Metric
     objective: float
     draft_len: int
     expected_tokens: float
@@ -77,7 +80,7 @@ class Metrics:
     iteration_energy: float      # J
     area: float                  # mm² per device
     latency_bound_met: bool
-    phases: dict[str, PhaseMetrics] = field(default_factory=dict)
+    phases: dict[Phase, PhaseMetrics] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "phases"}
@@ -86,7 +89,7 @@ class Metrics:
 
 
 def objective_value(metric: str, latency: float, energy: float, throughput: float) -> float:
-    return {LATENCY: latency, ENERGY: energy, THROUGHPUT: throughput}[metric]
+    return {Metric.LATENCY: latency, Metric.ENERGY: energy, Metric.THROUGHPUT: throughput}[Metric(metric)]
 
 
 def evaluate(instance: Instance, mapping: Mapping, cost_model: CostModel | None = None,
@@ -97,7 +100,7 @@ def evaluate(instance: Instance, mapping: Mapping, cost_model: CostModel | None 
     does not fit the instance.
     """
     if tables is None:
-        from .costmodels import resolve_cost_model
+        from specpim.costs.plugins import resolve_cost_model
 
         tables = InstanceTables(instance, resolve_cost_model(instance, cost_model))
     ev = _Evaluator(instance, mapping, tables, file)
@@ -112,9 +115,9 @@ class _Evaluator:
         return InstanceError(message, path=self.file, field=field_path)
 
     def budget_field(self, phase: str) -> str:
-        if self.inst.design_space.allocation != PARTITION:
+        if not self.inst.design_space.partitioned:
             return "pim_channels"
-        return "draft_channels" if phase == DRAFT else "target_channels"
+        return "draft_channels" if phase == Phase.DRAFT else "target_channels"
 
     # -- architecture ---------------------------------------------------
     def check_architecture(self):
@@ -136,10 +139,10 @@ class _Evaluator:
             if a.pim_channels not in ds.pim_channels:
                 raise self.fail("architecture.pim_channels",
                                 f"{a.pim_channels} PIM channels is not among the allowed {list(ds.pim_channels)}")
-            if ds.area_budget is not None and a.pim_channels * option.area > ds.area_budget * (1 + 1e-9):
+            if not ds.within_area(option, a.pim_channels):
                 raise self.fail("architecture.pim_channels",
                                 f"area {a.pim_channels * option.area:g} mm² exceeds the budget {ds.area_budget:g} mm²")
-        if ds.allocation == PARTITION:
+        if ds.partitioned:
             for name, c in (("draft_channels", a.draft_channels), ("target_channels", a.target_channels)):
                 if c < 0 or c % ds.channel_step:
                     raise self.fail(f"architecture.{name}",
@@ -156,7 +159,7 @@ class _Evaluator:
         return option
 
     # -- one phase ------------------------------------------------------
-    def phase_metrics(self, phase: str, table: CostTable, budget: int, option) -> PhaseMetrics:
+    def phase_metrics(self, phase: Phase, table: CostTable, budget: int, option: PimOption | None) -> PhaseMetrics:
         inst, a = self.inst, self.map.architecture
         work = self.tables.work(phase, a.draft_len)
         placed = self.map.phases.get(phase)
@@ -176,7 +179,7 @@ class _Evaluator:
         for i, name in enumerate(table.names):
             pl = placed[name]
             where = f"phases.{phase}.{name}"
-            if pl.engine == HOST:
+            if pl.engine == Engine.HOST:
                 if pl.channels:
                     raise self.fail(f"{where}.channels", f"operator {name!r} runs on the host, so it uses 0 PIM "
                                     f"channels; found {pl.channels}")
@@ -195,8 +198,8 @@ class _Evaluator:
             col = table.column(pl.channels)
             time[i], energy[i] = table.pim_time[i, col], table.pim_energy[i, col]
             op = work.op(name)
-            room = pl.channels * inst.system.memory.channel_capacity * 1e9
-            if op.resident_bytes > room * (1 + CAPACITY_RTOL):
+            room = pl.channels * inst.system.memory.channel_capacity_bytes
+            if not fits(op.resident_bytes, room):
                 raise self.fail(f"{where}.channels",
                                 f"PIM capacity exceeded: operator {name!r} keeps {op.resident_bytes / 1e9:.3g} GB "
                                 f"in PIM, more than its {pl.channels} channels hold ({room / 1e9:.3g} GB)")
@@ -223,8 +226,8 @@ class _Evaluator:
         host_busy = pim_busy = 0.0
         for t in sorted(set(tiers.values())):
             members = [i for i, n in enumerate(layer_names) if tiers[n] == t]
-            host = [i for i in members if placed[layer_names[i]].engine == HOST]
-            pim = [i for i in members if placed[layer_names[i]].engine == PIM]
+            host = [i for i in members if placed[layer_names[i]].engine == Engine.HOST]
+            pim = [i for i in members if placed[layer_names[i]].engine == Engine.PIM]
             used = sum(placed[layer_names[i]].channels for i in pim)
             if used > budget:
                 raise self.fail(f"phases.{phase}.{layer_names[pim[-1]]}.channels",
@@ -237,6 +240,7 @@ class _Evaluator:
             host_busy += host_sum
             pim_busy += pim_max
         head = len(layer_names)
+        head_engine = placed[work.head.name].engine
         layer_time = sum(tier_times) + table.layer_const_time
         step_time = work.layers * layer_time + time[head] + table.step_const_time
         step_energy = (work.layers * (energy[:head].sum() + table.layer_const_energy)
@@ -248,40 +252,39 @@ class _Evaluator:
             for i, op in enumerate(work.all_ops))
         return PhaseMetrics(
             operators=operators,
-            phase=phase, steps=a.draft_len if phase == DRAFT else 1,
+            phase=phase, steps=a.draft_len if phase == Phase.DRAFT else 1,
             step_time=float(step_time), layer_time=float(layer_time), tier_times=tuple(tier_times),
             collective_time=float(work.layers * table.layer_const_time + table.step_const_time),
             head_time=float(time[head]), step_energy=float(step_energy),
-            host_busy=float(work.layers * host_busy + (time[head] if placed[work.head.name].engine == HOST else 0)),
-            pim_busy=float(work.layers * pim_busy + (time[head] if placed[work.head.name].engine == PIM else 0)),
+            host_busy=float(work.layers * host_busy + (time[head] if head_engine == Engine.HOST else 0)),
+            pim_busy=float(work.layers * pim_busy + (time[head] if head_engine == Engine.PIM else 0)),
             pim_resident_bytes=float(resident),
         )
 
-    def check_capacity(self, phases: dict[str, PhaseMetrics]) -> None:
+    def check_capacity(self, phases: dict[Phase, PhaseMetrics]) -> None:
         inst, a = self.inst, self.map.architecture
         mem = inst.system.memory
-        cap = mem.channel_capacity * 1e9
-        works = [self.tables.work(p, a.draft_len) for p in phases]
-        total = sum(w.model.weight_bytes / inst.system.devices + _kv_bytes(w) for w in works)
-        if total > mem.capacity_bytes * (1 + CAPACITY_RTOL):
+        cap = mem.channel_capacity_bytes
+        total = inst.memory_need(a.draft_len)
+        if not fits(total, mem.capacity_bytes):
             # A property of the instance, not of the mapping: name the instance file.
             raise InstanceError(f"weights and KV caches need {total / 1e9:.2f} GB per device, "
                                 f"the memory holds {mem.capacity_bytes / 1e9:.2f} GB; no mapping fits",
                                 path=inst.source, field="system.memory")
         def on_pim(ms) -> str:
-            return ", ".join(f"{m.phase}.{o.name}" for m in ms for o in m.operators if o.engine == PIM)
+            return ", ".join(f"{m.phase}.{o.name}" for m in ms for o in m.operators if o.engine == Engine.PIM)
 
-        if inst.design_space.allocation == PARTITION:
+        if inst.design_space.partitioned:
             for p, m in phases.items():
-                budget = a.draft_channels if p == DRAFT else a.target_channels
-                if m.pim_resident_bytes > budget * cap * (1 + CAPACITY_RTOL):
+                budget = a.draft_channels if p == Phase.DRAFT else a.target_channels
+                if not fits(m.pim_resident_bytes, budget * cap):
                     raise self.fail(f"phases.{p}",
                                     f"PIM capacity exceeded: the operators on PIM ({on_pim([m])}) keep "
                                     f"{m.pim_resident_bytes / 1e9:.3g} GB in the {budget} channels of the {p} "
                                     f"phase, which hold {budget * cap / 1e9:.3g} GB")
         else:
             used = sum(m.pim_resident_bytes for m in phases.values())
-            if used > a.pim_channels * cap * (1 + CAPACITY_RTOL):
+            if not fits(used, a.pim_channels * cap):
                 raise self.fail("phases",
                                 f"PIM capacity exceeded: the operators on PIM ({on_pim(phases.values())}) keep "
                                 f"{used / 1e9:.3g} GB in the {a.pim_channels} PIM channels, which hold "
@@ -296,17 +299,13 @@ class _Evaluator:
         phases = {}
         for p in inst.phases(a.draft_len):
             table = self.tables.table(p, option, a.draft_len)
-            budget = a.draft_channels if p == DRAFT else a.target_channels
+            budget = a.draft_channels if p == Phase.DRAFT else a.target_channels
             phases[p] = self.phase_metrics(p, table, budget, option)
         self.check_capacity(phases)
         return summarize(inst, a.draft_len, phases, option.area * a.pim_channels if option else 0.0)
 
 
-def _kv_bytes(work) -> float:
-    return sum(o.resident_bytes for o in work.layer_ops if o.kind == "attention") * work.layers
-
-
-def summarize(inst: Instance, draft_len: int, phases: dict[str, PhaseMetrics], area: float) -> Metrics:
+def summarize(inst: Instance, draft_len: int, phases: dict[Phase, PhaseMetrics], area: float) -> Metrics:
     """Iteration-level metrics from per-phase step metrics."""
     e_tok = inst.expected_tokens(draft_len)
     it_time = sum(m.steps * m.step_time for m in phases.values())
@@ -322,7 +321,7 @@ def summarize(inst: Instance, draft_len: int, phases: dict[str, PhaseMetrics], a
         draft_len=draft_len, expected_tokens=e_tok, iteration_time=it_time,
         latency_per_token=latency, throughput=throughput, energy_per_token=energy,
         iteration_energy=it_energy, area=area,
-        latency_bound_met=bound is None or latency <= bound * (1 + 1e-9),
+        latency_bound_met=bound is None or latency <= bound * (1 + LATENCY_RTOL),
         phases=phases,
     )
 

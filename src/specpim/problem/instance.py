@@ -1,27 +1,20 @@
 """The validated, frozen problem instance.
 
-``load_instance`` (in specpim.loader) turns a YAML file or a dict into an
-:class:`Instance`; everything downstream reads only these objects.
+``load_instance`` (specpim.problem.loader) turns a YAML file or a dict into
+an :class:`Instance`; everything downstream reads only these objects.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
+from specpim.core.enums import Metric, Phase
 from specpim.hardware.devices import PimOption, System
 from specpim.workload.models import ModelConfig
-from specpim.workload.operators import PhaseWorkload, phase_workload
+from specpim.workload.operators import OpKind, PhaseWorkload, phase_workload
 from specpim.workload.speculation import Speculation
 
-DRAFT, VERIFY = "draft", "verify"
-PHASES = (DRAFT, VERIFY)
-PARTITION, SHARED = "partition", "shared"
-LATENCY, ENERGY, THROUGHPUT = "latency", "energy", "throughput"
-# Memory rules hold to one part per million: far below any physical meaning,
-# and above the MILP solver's feasibility tolerance (its capacity rows are in
-# channels, so 1e-7 absolute is at most 1e-7 relative).
-CAPACITY_RTOL = 1e-6
+from .design_space import DesignSpace
 
 
 @dataclass(frozen=True)
@@ -45,31 +38,8 @@ class Workload:
 
 
 @dataclass(frozen=True)
-class DesignSpace:
-    """What the solver may choose.
-
-    ``pim_channels`` lists the candidate counts of PIM-carrying channels per
-    device; ``channel_step`` is the granularity of an operator's channel group
-    and of the draft/target split (every count is a multiple of it).
-    """
-
-    pim_options: tuple[str, ...]
-    pim_channels: tuple[int, ...]
-    channel_step: int
-    allocation: str = PARTITION
-    area_budget: float | None = None    # mm² per device
-    include_no_pim: bool = True
-
-    @cached_property
-    def channel_counts(self) -> tuple[int, ...]:
-        """Sizes a PIM operator's channel group may take."""
-        top = max(self.pim_channels, default=0)
-        return tuple(range(self.channel_step, top + 1, self.channel_step)) if top else ()
-
-
-@dataclass(frozen=True)
 class Objective:
-    metric: str = LATENCY
+    metric: Metric = Metric.LATENCY
     latency_bound: float | None = None  # seconds per token (file: ms)
 
 
@@ -103,15 +73,32 @@ class Instance:
         chosen = tuple(self.system.pim_option(n) for n in self.design_space.pim_options)
         return ((None,) if self.design_space.include_no_pim else ()) + chosen
 
-    def phase(self, phase: str, draft_len: int) -> PhaseWorkload:
+    def phase(self, phase: Phase, draft_len: int) -> PhaseWorkload:
         """One step of ``phase`` when the draft length is ``draft_len``."""
         w = self.workload
-        model, tokens = (self.draft, 1) if phase == DRAFT else (self.target, draft_len + 1)
-        assert model is not None, "no draft model"
+        if phase == Phase.DRAFT:
+            if self.draft is None:
+                raise ValueError("the instance has no draft model")
+            model, tokens = self.draft, 1
+        else:
+            model, tokens = self.target, draft_len + 1
         return phase_workload(
             phase, model, batch=w.batch, tokens=tokens, context=w.context,
             max_context=w.max_context, devices=self.system.devices,
         )
 
-    def phases(self, draft_len: int) -> tuple[str, ...]:
-        return PHASES if self.draft is not None and draft_len > 0 else (VERIFY,)
+    def phases(self, draft_len: int) -> tuple[Phase, ...]:
+        return (Phase.DRAFT, Phase.VERIFY) if self.draft is not None and draft_len > 0 else (Phase.VERIFY,)
+
+    def memory_parts(self, draft_len: int) -> list[tuple[str, float, float]]:
+        """Per model of the iteration: (name, weight bytes, KV-cache bytes) one device holds."""
+        parts = []
+        for p in self.phases(draft_len):
+            work = self.phase(p, draft_len)
+            kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == OpKind.ATTENTION) * work.layers
+            parts.append((work.model.name, work.model.weight_bytes / self.system.devices, kv))
+        return parts
+
+    def memory_need(self, draft_len: int) -> float:
+        """Bytes one device must hold: weights and KV caches of every model of the iteration."""
+        return sum(w + kv for _, w, kv in self.memory_parts(draft_len))

@@ -21,12 +21,13 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from .errors import InstanceError
+from .core.errors import InstanceError
 
 OUTPUT_FILES = ("mapping.json", "mapping.yaml", "operators.csv", "model.lp")
 
@@ -89,7 +90,7 @@ def mapping_document(solution) -> dict[str, Any]:
     """What mapping.json/.yaml hold: the instance, status, objective and the mapping."""
     return {
         "instance": solution.instance.name,
-        "status": solution.status,
+        "status": str(solution.status),
         "objective": solution.to_dict(timings=False)["objective"],
         **solution.mapping.to_dict(),
     }

@@ -16,7 +16,8 @@ import sys
 import warnings
 
 from . import __version__
-from .errors import InstanceError, SpecpimError
+from .core.enums import Metric, Status
+from .core.errors import InstanceError, SpecpimError
 
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
@@ -61,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_solve(args) -> int:
     from .api import solve
     from .export import check_outputs, write_outputs
-    from .loader import load_instance
+    from .problem.loader import load_instance
     from .report import summary
 
     limit = args.time_limit
@@ -75,7 +76,7 @@ def _cmd_solve(args) -> int:
     if args.outdir and sol.mapping is not None:
         write_outputs(sol, args.outdir)
     print(json.dumps(sol.to_dict(), indent=2) if args.json else summary(sol))
-    if sol.status == "infeasible":
+    if sol.status == Status.INFEASIBLE:
         _note(f"{args.instance}: infeasible: {sol.diagnosis}")
         return EXIT_INFEASIBLE
     if sol.mapping is None:
@@ -83,11 +84,11 @@ def _cmd_solve(args) -> int:
         bound = ""
         if sol.bound is not None:
             unit = sol.to_dict(timings=False)["objective"]["unit"]
-            better = "more than" if inst.objective.metric == "throughput" else "less than"
+            better = "more than" if inst.objective.metric == Metric.THROUGHPUT else "less than"
             bound = f"; it proved that no design achieves {better} {sol.bound:.6g} {unit}"
         _note(f"{args.instance}: no solution found{within}{bound}; allow more time with --time-limit")
         return EXIT_NO_SOLUTION
-    if sol.status != "optimal":
+    if sol.status != Status.OPTIMAL:
         gap = f"{sol.gap:.2%}" if sol.gap is not None else "unknown"
         _note(f"{args.instance}: the time limit stopped the solver: the design is feasible, not proven "
               f"optimal (optimality gap {gap})")
@@ -96,7 +97,7 @@ def _cmd_solve(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .api import evaluate
-    from .loader import load_instance
+    from .problem.loader import load_instance
     from .report import metrics_lines
 
     inst = load_instance(args.instance)
@@ -107,7 +108,7 @@ def _cmd_evaluate(args) -> int:
         print(f"specpim · {inst.name} · {args.mapping}")
         print("\n".join(metrics_lines(metrics)))
         print(f"  objective ({metrics.metric}): {metrics.objective:.6g}")
-    if not metrics.latency_bound_met:
+    if not metrics.latency_bound_met and inst.objective.latency_bound is not None:
         _note(f"{args.mapping}: the mapping misses the instance's latency bound "
               f"({metrics.latency_per_token * 1e3:.4g} ms per token > "
               f"{inst.objective.latency_bound * 1e3:.4g} ms)")
@@ -115,8 +116,8 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .diagnose import precheck
-    from .loader import load_instance
+    from .problem.loader import load_instance
+    from .solvers.diagnose import precheck
 
     inst = load_instance(args.instance)
     ds = inst.design_space

@@ -1,7 +1,7 @@
 """Instance files → validated, frozen :class:`Instance` objects.
 
 Order of work: read the YAML with the safe loader, validate it against the
-JSON Schema in specpim/schema.py, then build the frozen objects and check
+JSON Schema in schema.py, then build the frozen objects and check
 what a schema cannot (divisibility, references to presets and files, the
 size of the design space).  Every problem raises InstanceError naming the
 file and the field path; no other exception escapes for bad input.
@@ -15,48 +15,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
-from specpim.errors import InstanceError
+from specpim.core.enums import Allocation, Metric
+from specpim.core.errors import InstanceError
 from specpim.hardware import catalog
 from specpim.hardware.devices import Host, Memory, PimOption, System
 from specpim.workload.models import ModelConfig, model_from_hf_config, model_preset, model_presets
 from specpim.workload.speculation import Speculation
 
-from .instance import ENERGY, LATENCY, PARTITION, DesignSpace, Instance, Objective, Workload
-from .schema import INSTANCE, MODEL_FIELDS, bounds_text
+from .design_space import DesignSpace
+from .instance import Instance, Objective, Workload
+from .schema import INSTANCE, MODEL_FIELDS
+from .validation import MAGNITUDE, SchemaValidator, check_size, found
 
-# Physical quantities in the file's units (GB/s, TFLOP/s, GB, pJ, mm², µs,
-# ms, W) all lie far inside this range; values outside it are typing
-# accidents, and they would reach CBC as coefficients it treats as infinite.
-MAGNITUDE = (1e-12, 1e12)
-# A parsed file may hold at most this many values, counting every use of a
-# YAML alias: an alias bomb is refused instead of exhausting memory.
-MAX_NODES = 100_000
+_INSTANCE_SCHEMA = SchemaValidator(INSTANCE, "an instance must be a mapping of fields")
+
 # Channel-group sizes per design (largest PIM channel count / channel_step);
 # the MILP grows with their square, and realistic spaces use tens.
 MAX_CHANNEL_GROUPS = 1024
-
-
-def _is_number(_checker, x: Any) -> bool:
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return False
-    try:
-        f = float(x)
-    except OverflowError:
-        return False
-    return math.isfinite(f) and (f == 0 or MAGNITUDE[0] <= abs(f) <= MAGNITUDE[1])
-
-
-def _is_integer(_checker, x: Any) -> bool:
-    # JSON Schema counts 4.0 as an integer; the builders need a real int.
-    return isinstance(x, int) and not isinstance(x, bool) and abs(x) <= MAGNITUDE[1]
-
-
-_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
-    {"number": _is_number, "integer": _is_integer})
-_VALIDATOR = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)(INSTANCE)
 
 
 def load_instance(source: str | Path | dict, *, base_dir: str | Path | None = None) -> Instance:
@@ -76,7 +53,7 @@ def load_instance(source: str | Path | dict, *, base_dir: str | Path | None = No
         data = read_yaml(path)
         base = path.resolve().parent
     else:
-        raise InstanceError(f"expected the path of an instance file or a dict, found {_found(source)}",
+        raise InstanceError(f"expected the path of an instance file or a dict, found {found(source)}",
                             field="instance")
     return build_instance(data, file=file, base=base, default_name=Path(file).stem if file else "instance")
 
@@ -114,7 +91,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InstanceError(f"cannot read the file ({exc})", path=str(path)) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -122,177 +99,8 @@ def read_yaml(path: Path) -> Any:
         raise InstanceError(f"YAML syntax error at {where}{problem}", path=str(path)) from None
     except RecursionError:
         raise InstanceError("YAML nested too deeply", path=str(path)) from None
-    _check_size(data, str(path))
+    check_size(data, str(path))
     return data
-
-
-def _check_size(data: Any, file: str | None) -> None:
-    """Refuse self-referencing or alias-bombed documents before anything walks them."""
-    sizes: dict[int, int] = {}
-    busy: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(data, False)]
-    while stack:
-        node, done = stack.pop()
-        if not isinstance(node, (dict, list)):
-            continue
-        key = id(node)
-        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-        if done:
-            busy.discard(key)
-            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
-            if sizes[key] > MAX_NODES:
-                raise InstanceError(f"the document expands to more than {MAX_NODES} values (YAML aliases?)",
-                                    path=file)
-            continue
-        if key in busy:
-            raise InstanceError("a YAML alias refers to itself", path=file)
-        if key in sizes:
-            continue
-        busy.add(key)
-        stack.append((node, True))
-        stack.extend((c, False) for c in children)
-
-
-# -- schema errors -----------------------------------------------------------
-
-def _field(path) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
-
-
-_NOUNS = {"integer": ("an integer", "integers"), "number": ("a number", "numbers"),
-          "string": ("a string", "strings"), "boolean": ("true or false", "true or false"),
-          "object": ("a mapping", "mappings"), "array": ("a list", "lists"), "null": ("nothing", "nothing")}
-
-
-def _describe(schema: dict[str, Any], plural: bool = False) -> str:
-    """What a schema expects, in words, with its bounds and unit."""
-    if "enum" in schema:
-        return "one of " + ", ".join(repr(e) for e in schema["enum"])
-    if "anyOf" in schema:
-        return " or ".join(_describe(b) for b in schema["anyOf"])
-    kind = schema.get("type", "value")
-    noun = _NOUNS.get(kind, (str(kind), str(kind)))[plural]
-    if kind == "array":
-        noun = ("a non-empty list" if schema.get("minItems") else noun) + \
-            (f" of {_describe(schema['items'], plural=True)}" if "items" in schema else "")
-    bounds = bounds_text(schema)
-    text = " ".join([noun, " and ".join(bounds)]).strip()
-    if schema.get("unit"):
-        text += f" ({schema['unit']})"
-    return text
-
-
-def _found(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "an empty list" if not value else "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-_PY_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-             "integer": int, "number": (int, float)}
-
-
-def _branch_matches(schema: dict[str, Any], value: Any) -> bool:
-    """Whether ``value`` has the shape of this anyOf branch, so that the
-    branch's own errors are the ones to explain."""
-    if "anyOf" in schema:
-        return any(_branch_matches(b, value) for b in schema["anyOf"])
-    kind = schema.get("type")
-    if kind is None:
-        return "enum" in schema and isinstance(value, str)
-    if kind == "integer" and isinstance(value, float):
-        return True   # 4.0 where an integer belongs: explain that, not the other branches
-    ok = isinstance(value, _PY_TYPES[kind])
-    return ok and not (isinstance(value, bool) and kind in ("integer", "number"))
-
-
-def _bad_number(error: jsonschema.ValidationError) -> str | None:
-    """Why a value of numeric Python type failed a number/integer type check."""
-    x = error.instance
-    if error.validator_value not in ("number", "integer") or isinstance(x, bool) \
-            or not isinstance(x, (int, float)):
-        return None
-    if error.validator_value == "integer" and isinstance(x, float):
-        return f"found {_found(x)}, not a whole number"
-    if isinstance(x, float) and not math.isfinite(x):
-        return f"found {_found(x)}, not a finite number"
-    return (f"found {_found(x)}, outside the range {MAGNITUDE[0]:g} to {MAGNITUDE[1]:g} "
-            "(in magnitude) that physical values take in these units")
-
-
-def _schema_at(error: jsonschema.ValidationError) -> dict[str, Any]:
-    """The failing schema, given the unit of the nearest enclosing schema
-    that has one (list items and anyOf branches carry it on their parent)."""
-    node: Any = INSTANCE
-    unit = None
-    for step in error.absolute_schema_path:
-        if not isinstance(node, (dict, list)) or (isinstance(node, dict) and step not in node):
-            break
-        node = node[step]
-        if isinstance(node, dict) and node.get("unit"):
-            unit = node["unit"]
-    schema = error.schema
-    return schema if schema.get("unit") or not unit else {**schema, "unit": unit}
-
-
-def _explain(error: jsonschema.ValidationError, file: str | None) -> InstanceError:
-    """The most useful single message for a schema error."""
-    where = _field(error.absolute_path)
-    if error.validator in ("anyOf", "oneOf"):
-        branches = error.validator_value
-        for i, branch in enumerate(branches):
-            if _branch_matches(branch, error.instance):
-                sub = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == i]
-                if sub:
-                    return _explain(max(sub, key=lambda e: len(e.absolute_path)), file)
-        return InstanceError(f"expected {_describe(error.schema)}, found {_found(error.instance)}", path=file,
-                             field=where)
-    if error.validator == "additionalProperties":
-        allowed = list(error.schema.get("properties", {}))
-        key = next(k for k in error.instance if k not in allowed)
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
-        path = f"{where}.{key}" if error.absolute_path else str(key)
-        return InstanceError(f"unknown key {key!r}{hint}", path=file, field=path)
-    if error.validator == "required":
-        missing = next(k for k in error.validator_value if k not in error.instance)
-        desc = error.schema.get("properties", {}).get(missing, {})
-        what = f": expected {_describe(desc)}" if desc else ""
-        meaning = f" ({desc['description']})" if desc.get("description") else ""
-        path = f"{where}.{missing}" if error.absolute_path else missing
-        return InstanceError(f"missing required field{meaning}{what}", path=file, field=path)
-    expected = _describe(_schema_at(error))
-    if error.validator == "type":
-        why = _bad_number(error)
-        if why:
-            return InstanceError(f"expected {expected}, {why}", path=file, field=where)
-    if error.validator == "enum":
-        close = difflib.get_close_matches(str(error.instance), [str(e) for e in error.validator_value],
-                                          n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return InstanceError(f"expected {expected}, found {_found(error.instance)}{hint}", path=file, field=where)
-    if error.validator == "pattern" and "cost_model" in where:
-        return InstanceError(f"expected module:Class, found {_found(error.instance)}", path=file, field=where)
-    return InstanceError(f"expected {expected}, found {_found(error.instance)}", path=file, field=where)
-
-
-def _validate(data: Any, file: str | None) -> None:
-    if not isinstance(data, dict):
-        raise InstanceError(f"an instance must be a mapping of fields, found {_found(data)}", path=file)
-    _check_size(data, file)
-    errors = list(_VALIDATOR.iter_errors(data))
-    if errors:
-        # Report the error at the shallowest path first (a wrong section type before its
-        # contents), and a misspelt key before the required key it was meant to be.
-        first = min(errors, key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties",
-                                           str(list(e.absolute_path))))
-        raise _explain(first, file)
 
 
 # -- building objects ----------------------------------------------------------
@@ -368,7 +176,7 @@ class _Builder:
         for name in _MODEL_COUNTS:
             v = getattr(m, name)
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= MAGNITUDE[1]:
-                raise self.fail(f"{key}.{name}", f"expected an integer ≥ 1 (count), found {_found(v)}{origin}")
+                raise self.fail(f"{key}.{name}", f"expected an integer ≥ 1 (count), found {found(v)}{origin}")
         if m.hidden % m.heads:
             raise self.fail(f"{key}.heads", f"heads ({m.heads}) must divide hidden ({m.hidden}){origin}")
         if m.heads % m.kv_heads:
@@ -386,13 +194,14 @@ class _Builder:
             return self.preset("system", catalog.SYSTEMS, "system preset", spec)
         base = self.preset("system.preset", catalog.SYSTEMS, "system preset", spec["preset"]) \
             if "preset" in spec else None
-        if base is None:
-            for req in ("host", "memory"):
-                if req not in spec:
-                    raise self.fail(f"system.{req}", "missing required field (or start from a system preset)")
-        host = self.part(spec, "host", catalog.HOSTS, Host, "host preset") if "host" in spec else base.host
-        memory = self.part(spec, "memory", catalog.MEMORIES, Memory, "memory preset") \
-            if "memory" in spec else base.memory
+        for req in ("host", "memory"):
+            if base is None and req not in spec:
+                raise self.fail(f"system.{req}", "missing required field (or start from a system preset)")
+        host = self.part(spec, "host", catalog.HOSTS, Host, "host preset") if "host" in spec else None
+        memory = self.part(spec, "memory", catalog.MEMORIES, Memory, "memory preset") if "memory" in spec else None
+        if base is not None:
+            host, memory = host or base.host, memory or base.memory
+        assert host is not None and memory is not None   # one of the two sources is required above
         if "pim_options" in spec:
             pims = tuple(self.pim(i, p) for i, p in enumerate(spec["pim_options"]))
         else:
@@ -469,26 +278,26 @@ class _Builder:
                             "so raise channel_step")
         return DesignSpace(
             pim_options=tuple(names), pim_channels=channels, channel_step=step,
-            allocation=spec.get("allocation", PARTITION), area_budget=spec.get("area_budget"),
+            allocation=Allocation(spec.get("allocation", Allocation.PARTITION)), area_budget=spec.get("area_budget"),
             include_no_pim=include_no_pim,
         )
 
     def objective(self) -> Objective:
-        spec = self.data.get("objective", LATENCY)
+        spec = self.data.get("objective", Metric.LATENCY)
         if isinstance(spec, str):
-            return Objective(spec)
+            return Objective(Metric(spec))
         bound = spec.get("latency_bound")
-        if bound is not None and spec["metric"] != ENERGY:
+        if bound is not None and spec["metric"] != Metric.ENERGY:
             # Minimising latency (or maximising throughput) already finds the
             # fastest design; a bound there would be silently ignored.
             raise self.fail("objective.latency_bound",
                             f"a latency bound applies to the energy objective only, found metric {spec['metric']!r}")
-        return Objective(spec["metric"], None if bound is None else bound * 1e-3)
+        return Objective(Metric(spec["metric"]), None if bound is None else bound * 1e-3)
 
 
 def build_instance(data: Any, *, file: str | None, base: Path, default_name: str) -> Instance:
     """Validate parsed instance data and build the frozen Instance."""
-    _validate(data, file)
+    _INSTANCE_SCHEMA.validate(data, file)
     b = _Builder(data, file, base)
     target = b.model("target")
     draft = b.model("draft") if data.get("draft") is not None else None

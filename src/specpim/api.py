@@ -11,21 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specpim.errors import InstanceError, SolverError
-from specpim.hardware.costs import CostModel
-from specpim.solvers import INFEASIBLE, make_solver
-
-from .baselines import Baseline, compute_baselines
-from .costmodels import resolve_cost_model
-from .diagnose import precheck, precheck_latency, solver_proved
-from .evaluate import Metrics
-from .evaluate import evaluate as _evaluate
-from .instance import LATENCY, THROUGHPUT, Instance
-from .loader import load_instance, read_yaml
-from .mapping import Architecture, Mapping
-from .tables import InstanceTables
-
-CROSS_CHECK_RTOL = 1e-6
+from specpim.core.enums import Metric, Status
+from specpim.core.errors import InstanceError, SolverError
+from specpim.core.tolerances import CROSS_CHECK_RTOL
+from specpim.costs.plugins import resolve_cost_model
+from specpim.costs.protocol import CostModel
+from specpim.costs.tables import InstanceTables
+from specpim.evaluation.baselines import Baseline, compute_baselines
+from specpim.evaluation.evaluator import Metrics
+from specpim.evaluation.evaluator import evaluate as _evaluate
+from specpim.problem.instance import Instance
+from specpim.problem.loader import load_instance, read_yaml
+from specpim.problem.mapping import Architecture, Mapping
+from specpim.solvers.diagnose import precheck, precheck_latency, solver_proved
+from specpim.solvers.factory import make_solver
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Solution:
 
     instance: Instance
     solver: str
-    status: str
+    status: Status
     objective: float | None
     mapping: Mapping | None
     metrics: Metrics | None
@@ -70,7 +69,7 @@ class Solution:
 
     def speedups(self) -> dict[str, dict[str, float | None]]:
         """Per baseline: latency ratio (baseline / optimum) and energy ratio."""
-        out = {}
+        out: dict[str, dict[str, float | None]] = {}
         for name, b in self.baselines.items():
             if self.metrics is None or b.metrics is None:
                 out[name] = {"speedup": None, "energy_gain": None}
@@ -83,8 +82,8 @@ class Solution:
         d: dict[str, Any] = {
             "instance": self.instance.name,
             "solver": self.solver,
-            "status": self.status,
-            "objective": {"metric": self.instance.objective.metric, "value": self.objective,
+            "status": str(self.status),
+            "objective": {"metric": str(self.instance.objective.metric), "value": self.objective,
                           "unit": {"latency": "s/token", "energy": "J/token",
                                    "throughput": "tokens/s"}[self.instance.objective.metric]},
             "gap": self.gap,
@@ -145,14 +144,14 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     if diagnosis is None:
         diagnosis = precheck_latency(inst, tables)
     if diagnosis is not None:
-        return Solution(inst, engine.name, INFEASIBLE, None, None, None, None, None, 0.0, 0.0,
+        return Solution(inst, engine.name, Status.INFEASIBLE, None, None, None, None, None, 0.0, 0.0,
                         diagnosis=diagnosis)
     res = engine.solve(inst, tables, time_limit)
     metrics = None
     objective = None
     if res.mapping is not None:
         metrics = _evaluate(inst, res.mapping, tables=tables)
-        solver_value = metrics.latency_per_token if inst.objective.metric in (LATENCY, THROUGHPUT) \
+        solver_value = metrics.latency_per_token if inst.objective.metric in (Metric.LATENCY, Metric.THROUGHPUT) \
             else metrics.energy_per_token
         if abs(res.objective - solver_value) > CROSS_CHECK_RTOL * abs(solver_value):
             raise SolverError(
@@ -161,13 +160,13 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
         objective = metrics.objective
     bound = res.bound
     gap = res.gap
-    if inst.objective.metric == THROUGHPUT and bound is not None:
+    if inst.objective.metric == Metric.THROUGHPUT and bound is not None:
         # latency lower bound → throughput upper bound; the gap follows the metric:
         # (ub − tp) / tp = lat / lb − 1 = g / (1 − g) for the latency gap g
         bound = inst.workload.batch / bound if bound > 0 else None
         gap = None if gap is None or gap >= 1 else gap / (1 - gap)
     diagnosis = res.diagnosis
-    if res.status == INFEASIBLE and diagnosis is None:
+    if res.status == Status.INFEASIBLE and diagnosis is None:
         diagnosis = solver_proved(inst, tables)
     found = compute_baselines(inst, model) if baselines else {}
     return Solution(inst, res.solver, res.status, objective, res.mapping, metrics, gap, bound,

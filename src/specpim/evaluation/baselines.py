@@ -14,15 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from specpim.errors import InstanceError
-from specpim.hardware.costs import CostModel
-from specpim.workload.operators import ATTENTION
+from specpim.core.enums import Engine, Metric, Phase
+from specpim.core.errors import InstanceError
+from specpim.costs.protocol import CostModel
+from specpim.costs.tables import InstanceTables
+from specpim.problem.instance import Instance
+from specpim.problem.mapping import Architecture, Mapping, Placement
+from specpim.workload.operators import OpKind
 from specpim.workload.speculation import Speculation
 
-from .evaluate import Metrics, evaluate
-from .instance import DRAFT, PARTITION, THROUGHPUT, Instance
-from .mapping import HOST, PIM, Architecture, Mapping, Placement
-from .tables import InstanceTables
+from .evaluator import Metrics, evaluate
 
 DESCRIPTIONS = {
     "host_ar": "host only, autoregressive",
@@ -51,12 +52,12 @@ def _fixed_mapping(inst: Instance, arch: Architecture, on_pim) -> Mapping:
     phases = {}
     for p in inst.phases(arch.draft_len):
         work = inst.phase(p, arch.draft_len)
-        budget = arch.draft_channels if p == DRAFT else arch.target_channels
+        budget = arch.draft_channels if p == Phase.DRAFT else arch.target_channels
         ops = {}
         for tier, op in enumerate(work.layer_ops):
             pim = on_pim(op) and budget > 0
-            ops[op.name] = Placement(PIM if pim else HOST, budget if pim else 0, tier)
-        ops[work.head.name] = Placement(HOST, 0, None)
+            ops[op.name] = Placement(Engine.PIM if pim else Engine.HOST, budget if pim else 0, tier)
+        ops[work.head.name] = Placement(Engine.HOST, 0, None)
         phases[p] = ops
     return Mapping(arch, phases)
 
@@ -79,25 +80,18 @@ def _best(inst: Instance, tables: InstanceTables, candidates) -> tuple[Metrics |
 
 def _score(m: Metrics) -> float:
     """Smaller is better, in the instance's own objective."""
-    return -m.objective if m.metric == THROUGHPUT else m.objective
+    return -m.objective if m.metric == Metric.THROUGHPUT else m.objective
 
 
 def _attacc_candidates(inst: Instance):
     ds = inst.design_space
     for name in ds.pim_options:
         option = inst.system.pim_option(name)
-        for n in ds.pim_channels:
-            if ds.area_budget is not None and n * option.area > ds.area_budget * (1 + 1e-9):
-                continue
+        for n in ds.allowed_counts(option):
             for g in inst.draft_lens:
-                if ds.allocation == PARTITION and inst.speculative:
-                    splits = [(c, n - c) for c in range(0, n, ds.channel_step)]
-                elif ds.allocation == PARTITION:
-                    splits = [(0, n)]
-                else:
-                    splits = [(n, n)]
-                for d, t in splits:
-                    yield _fixed_mapping(inst, Architecture(name, n, d, t, g), lambda op: op.kind == ATTENTION)
+                # AttAcc offloads the target's attention: the target keeps PIM channels.
+                for d, t in (s for s in ds.splits(n, inst.speculative) if s[1] > 0):
+                    yield _fixed_mapping(inst, Architecture(name, n, d, t, g), lambda op: op.kind == OpKind.ATTENTION)
 
 
 def compute_baselines(inst: Instance, cost_model: CostModel) -> dict[str, Baseline]:
@@ -105,7 +99,7 @@ def compute_baselines(inst: Instance, cost_model: CostModel) -> dict[str, Baseli
                  design_space=replace(inst.design_space, include_no_pim=True))
     sd = replace(inst, design_space=replace(inst.design_space, include_no_pim=True))
     ar_tables, sd_tables = InstanceTables(ar, cost_model), InstanceTables(sd, cost_model)
-    host_only = lambda i, g: _fixed_mapping(i, Architecture(None, 0, 0, 0, g), lambda op: False)  # noqa: E731
+    host_only = lambda i, g: _fixed_mapping(i, Architecture(None, 0, 0, 0, g), lambda op: False)
     runs = {"host_ar": _best(ar, ar_tables, [host_only(ar, 0)])}
     if inst.speculative:
         runs["host_sd"] = _best(sd, sd_tables, [host_only(sd, g) for g in sd.draft_lens])

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from specpim.errors import InstanceError
+from specpim.core.errors import InstanceError
 from specpim.hardware import catalog
 from specpim.workload.models import model_presets
 
@@ -90,7 +90,7 @@ def describe(name: str, as_json: bool = False) -> str:
 
 
 def _plain(p: Any) -> dict[str, Any]:
-    return asdict(p) if is_dataclass(p) else dict(p)
+    return asdict(p) if is_dataclass(p) and not isinstance(p, type) else dict(p)
 
 
 def _flat(d: dict[str, Any], prefix: str = ""):

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .instance import CAPACITY_RTOL, ENERGY, Instance
-from .solvers.blocks import block_bound, make_blocks
-from .tables import InstanceTables
+from specpim.core.enums import Metric
+from specpim.core.tolerances import LATENCY_RTOL
+from specpim.costs.tables import InstanceTables
+from specpim.problem.design_space import fits
+from specpim.problem.instance import Instance
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,10 @@ def _ms(s: float) -> str:
 def memory_check(inst: Instance) -> Check:
     mem = inst.system.memory
     g = max(inst.draft_lens)
-    need = 0.0
-    parts = []
-    for p in inst.phases(g):
-        work = inst.phase(p, g)
-        w = work.model.weight_bytes / inst.system.devices
-        kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == "attention") * work.layers
-        need += w + kv
-        parts.append(f"{work.model.name}: weights {_gb(w)} + KV cache {_gb(kv)}")
+    need = inst.memory_need(g)
+    parts = [f"{name}: weights {_gb(w)} + KV cache {_gb(kv)}" for name, w, kv in inst.memory_parts(g)]
     have = f"a device has {_gb(mem.capacity_bytes)} ({mem.channels} channels × {mem.channel_capacity:g} GB)"
-    return Check("memory capacity", need <= mem.capacity_bytes * (1 + CAPACITY_RTOL),
+    return Check("memory capacity", fits(need, mem.capacity_bytes),
                  f"the models need {_gb(need)} per device ({'; '.join(parts)}), {have}")
 
 
@@ -58,21 +54,24 @@ def area_check(inst: Instance) -> Check | None:
     ds = inst.design_space
     if ds.area_budget is None or ds.include_no_pim or not ds.pim_options:
         return None
-    area, name = min((inst.system.pim_option(n).area * min(ds.pim_channels), n) for n in ds.pim_options)
-    return Check("area budget", area <= ds.area_budget * (1 + 1e-9),
+    fewest = min(ds.pim_channels)
+    area, name = min((inst.system.pim_option(n).area * fewest, n) for n in ds.pim_options)
+    return Check("area budget", ds.within_area(inst.system.pim_option(name), fewest),
                  f"the smallest PIM design ({name} on {min(ds.pim_channels)} channels) needs {area:g} mm² "
                  f"per device, the budget is {ds.area_budget:g} mm²")
 
 
 def latency_check(inst: Instance, tables: InstanceTables) -> Check | None:
     bound = inst.objective.latency_bound
-    if bound is None or inst.objective.metric != ENERGY:
+    if bound is None or inst.objective.metric != Metric.ENERGY:
         return None
+    from specpim.formulation.blocks import block_bound, make_blocks   # not needed by `specpim validate`
+
     blocks = make_blocks(inst, tables)
     if not blocks:
         return None
     fastest = min(block_bound(inst, b).latency for b in blocks)
-    return Check("latency bound", fastest <= bound * (1 + 1e-9),
+    return Check("latency bound", fastest <= bound * (1 + LATENCY_RTOL),
                  f"the fastest design in the design space needs at least {_ms(fastest)} per token, "
                  f"the bound is {_ms(bound)}")
 

@@ -152,3 +152,33 @@ def bounds_text(schema: dict[str, Any]) -> list[str]:
     if "maximum" in schema:
         out.append(f"≤ {schema['maximum']:g}")
     return out
+
+
+# -- mapping files (mapping.json / mapping.yaml, as ``solve -o`` writes them) --
+
+_COUNT = {"type": "integer", "minimum": 0, "description": "channels per device", "unit": "channels"}
+PLACEMENT = _obj({
+    "engine": {"enum": ["host", "pim"], "description": "where the operator runs"},
+    "channels": {"anyOf": [{"type": "null"}, _COUNT], "description": "size of its PIM channel group (0 on the host)",
+                 "unit": "channels"},
+    "tier": {"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 0}],
+             "description": "its tier in the layer (null for the LM head)", "unit": "tier index"},
+}, ["engine"], "where one operator runs")
+MAPPING = _obj({
+    "architecture": _obj({
+        "pim_option": {"anyOf": [{"type": "null"}, {"type": "string"}],
+                       "description": "the PIM option built, or null for none"},
+        "pim_channels": {**_COUNT, "description": "channels per device that carry PIM units"},
+        "draft_channels": {**_COUNT, "description": "PIM channels the draft model may use"},
+        "target_channels": {**_COUNT, "description": "PIM channels the target model may use"},
+        "draft_len": {"type": "integer", "minimum": 0, "description": "draft length γ", "unit": "tokens"},
+    }, ["pim_channels", "draft_channels", "target_channels", "draft_len"], "the hardware choice"),
+    "phases": {"type": "object", "description": "per phase, per operator, its placement",
+               "propertyNames": {"enum": ["draft", "verify"]},
+               "additionalProperties": {"type": "object", "additionalProperties": PLACEMENT,
+                                        "description": "the operators of one phase"}},
+    # What ``solve -o`` writes around the mapping; read and ignored.
+    "instance": {"type": "string", "description": "the instance's name"},
+    "status": {"type": "string", "description": "the solver's status"},
+    "objective": {"type": "object", "description": "the objective's metric, value and unit"},
+}, ["architecture", "phases"], "a specpim mapping")

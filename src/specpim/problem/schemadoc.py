@@ -1,11 +1,12 @@
 """docs/instances.md, generated from the instance schema so the two never drift.
 
-    python -m specpim.schemadoc > docs/instances.md
+    python -m specpim.problem.schemadoc > docs/instances.md
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .schema import INSTANCE, bounds_text
 
@@ -22,7 +23,7 @@ be a Hugging Face `config.json` (`target: {hf_config: hf/llama-2-7b.json}`),
 and a system can start from a preset and override fields
 (`system: {preset: a100-hbm3pim, devices: 2}`).
 
-This page is generated from the schema (`python -m specpim.schemadoc`).
+This page is generated from the schema (`python -m specpim.problem.schemadoc`).
 
 ## A minimal instance
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from specpim.errors import InstanceError
-from specpim.hardware.costs import CostModel, RooflineCostModel
+from specpim.core.errors import InstanceError
+from specpim.problem.instance import Instance
 
-from .instance import Instance
+from .protocol import CostModel
+from .roofline import RooflineCostModel
 
 METHODS = ("host", "pim", "collective")
 
@@ -106,7 +108,7 @@ class CheckedCostModel:
         except (TypeError, ValueError):
             raise self._fail(method, f"returned {type(out).__name__}, expected a pair (time, energy) of "
                              f"arrays of shape {shape}") from None
-        for what, arr in zip(("time", "energy"), arrays):
+        for what, arr in zip(("time", "energy"), arrays, strict=True):
             if arr.shape != shape:
                 raise self._fail(method, f"returned {what} of shape {arr.shape}, expected {shape}")
             if not np.all(np.isfinite(arr)):

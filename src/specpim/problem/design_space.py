@@ -1,0 +1,96 @@
+"""The design space and every rule that decides which designs it holds.
+
+This module is the one owner of those rules: which PIM channel counts an
+option may have (the area budget), the sizes an operator's channel group
+may take, the draft/target splits, what fits in a channel and what a device
+must hold.  Solvers, bounds, baselines, the evaluator and the checks before
+solving all call these functions; the exhaustive solver and the tests that
+enumerate random mappings keep their own enumeration on purpose, as
+independent checks (each says so where it does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from specpim.core.enums import Allocation
+from specpim.core.tolerances import AREA_RTOL, CAPACITY_RTOL
+from specpim.hardware.devices import Memory, PimOption
+
+
+@dataclass(frozen=True)
+class DesignSpace:
+    """What the solver may choose.
+
+    ``pim_channels`` lists the candidate counts of PIM-carrying channels per
+    device; ``channel_step`` is the granularity of an operator's channel group
+    and of the draft/target split (every count is a multiple of it).
+    """
+
+    pim_options: tuple[str, ...]
+    pim_channels: tuple[int, ...]
+    channel_step: int
+    allocation: Allocation = Allocation.PARTITION
+    area_budget: float | None = None    # mm² per device
+    include_no_pim: bool = True
+
+    @cached_property
+    def channel_counts(self) -> tuple[int, ...]:
+        """Sizes a PIM operator's channel group may take: step, 2·step, … up
+        to the largest PIM channel count."""
+        top = max(self.pim_channels, default=0)
+        return tuple(range(self.channel_step, top + 1, self.channel_step)) if top else ()
+
+    @property
+    def partitioned(self) -> bool:
+        return self.allocation == Allocation.PARTITION
+
+    # -- area ---------------------------------------------------------------
+    def within_area(self, option: PimOption, channels: int) -> bool:
+        """Whether ``channels`` PIM channels of ``option`` fit the area budget."""
+        return self.area_budget is None or channels * option.area <= self.area_budget * (1 + AREA_RTOL)
+
+    def allowed_counts(self, option: PimOption | None) -> tuple[int, ...]:
+        """PIM channel counts the space allows for ``option`` (``(0,)`` without PIM)."""
+        if option is None:
+            return (0,)
+        return tuple(n for n in self.pim_channels if self.within_area(option, n))
+
+    # -- allocation ---------------------------------------------------------
+    def shares(self, channels: int) -> tuple[int, ...]:
+        """Channel counts one model may get out of ``channels``: 0, step, …, channels."""
+        return tuple(range(0, channels + 1, self.channel_step))
+
+    def splits(self, channels: int, speculative: bool) -> tuple[tuple[int, int], ...]:
+        """Every (draft, target) allocation of ``channels`` PIM channels.
+
+        A static partition gives each model a multiple of the step, the two
+        adding up to ``channels`` (either may get none); shared channels give
+        both models all of them; without a draft model the target has all.
+        """
+        if not self.partitioned:
+            return ((channels, channels),)
+        if not speculative:
+            return ((0, channels),)
+        return tuple((d, channels - d) for d in self.shares(channels))
+
+
+# -- memory --------------------------------------------------------------------
+
+def channel_bytes(memory: Memory) -> float:
+    """What one channel holds, in bytes."""
+    return memory.channel_capacity_bytes
+
+
+def fits(need: float, room: float) -> bool:
+    """The memory rule: ``need`` bytes fit in ``room`` bytes (to CAPACITY_RTOL)."""
+    return need <= room * (1 + CAPACITY_RTOL)
+
+
+def fits_channels(resident: float, channels: int, memory: Memory) -> bool:
+    """Whether ``resident`` bytes fit in ``channels`` channels of ``memory``."""
+    return fits(resident, channels * memory.channel_capacity_bytes)
+
+
+__all__ = ["DesignSpace", "channel_bytes", "fits", "fits_channels"]
