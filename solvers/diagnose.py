@@ -65,7 +65,7 @@ def latency_check(inst: Instance, tables: InstanceTables) -> Check | None:
     bound = inst.objective.latency_bound
     if bound is None or inst.objective.metric != Metric.ENERGY:
         return None
-    from specpim.formulation.blocks import block_bound, make_blocks   # not needed by `specpim validate`
+    from specpim.formulation.blocks import block_bound, make_blocks  # not needed by `specpim validate`
 
     blocks = make_blocks(inst, tables)
     if not blocks:

@@ -12,9 +12,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import INSTANCES, ROOT
 
 import specpim
+from helpers import INSTANCES, ROOT
 
 PACKAGE = Path(specpim.__file__).resolve().parent
 TOP_LEVEL = ("workload", "hardware", "costs", "formulation", "solvers")
@@ -97,8 +97,8 @@ def test_py_typed_ships_and_version_has_one_source():
 @pytest.mark.parametrize("argv", [["--version"], ["validate", str(INSTANCES / "tiny.yaml")]],
                          ids=["version", "validate"])
 def test_version_and_validate_do_not_load_the_solver(argv):
-    code = ("import sys\nfrom specpim.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('pulp', 'networkx', 'cbcbox') if m in sys.modules))") % (argv,)
+    code = (f"import sys\nfrom specpim.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('pulp', 'networkx', 'cbcbox') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 
