@@ -14,6 +14,7 @@ operator time becomes an InstanceError naming the model and the method.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from collections.abc import Callable
@@ -22,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from specpim.core.errors import InstanceError
+from specpim.hardware.devices import PimOption, System
 from specpim.problem.instance import Instance
+from specpim.workload.operators import PhaseWorkload
 
-from .protocol import CostModel
+from .protocol import CostModel, FixedCosts, HostCosts, PimCosts
 from .roofline import RooflineCostModel
 
-METHODS = ("host", "pim", "collective")
+METHODS = ("host", "pim", "fixed")
 
 
 def resolve_cost_model(instance: Instance, cost_model: CostModel | None = None,
@@ -84,9 +87,10 @@ def _require_protocol(model: object, what: str, instance: Instance) -> None:
 class CheckedCostModel:
     """A user cost model whose every answer is validated.
 
-    Guarantees: ``host``/``pim`` return float arrays of the documented
-    shapes with finite times > 0 and finite energies ≥ 0; ``collective``
-    returns four finite values ≥ 0.  Anything else raises InstanceError.
+    Guarantees: ``host`` and ``pim`` return float arrays of the documented
+    shapes (costs/protocol.py), finite, with operator times > 0 and every
+    other value ≥ 0; ``fixed`` returns eight finite values ≥ 0.  Anything
+    else raises InstanceError naming the model and the method.
     """
 
     def __init__(self, model: Any, name: str, source: str | None):
@@ -101,39 +105,40 @@ class CheckedCostModel:
         except Exception as exc:
             raise self._fail(method, f"raised {type(exc).__name__}: {exc}") from None
 
-    def _arrays(self, method: str, out: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def _arrays(self, method: str, out: Any, fields: tuple[str, ...], shape: tuple[int, ...]) -> list[np.ndarray]:
         try:
-            time, energy = out
-            arrays = (np.asarray(time, dtype=float), np.asarray(energy, dtype=float))
-        except (TypeError, ValueError):
-            raise self._fail(method, f"returned {type(out).__name__}, expected a pair (time, energy) of "
-                             f"arrays of shape {shape}") from None
-        for what, arr in zip(("time", "energy"), arrays, strict=True):
+            arrays = [np.asarray(getattr(out, f), dtype=float) for f in fields]
+        except (AttributeError, TypeError, ValueError):
+            raise self._fail(method, f"returned {type(out).__name__}, expected an object with the arrays "
+                             f"{', '.join(fields)} of shape {shape}") from None
+        for what, arr in zip(fields, arrays, strict=True):
             if arr.shape != shape:
                 raise self._fail(method, f"returned {what} of shape {arr.shape}, expected {shape}")
             if not np.all(np.isfinite(arr)):
                 raise self._fail(method, f"returned a non-finite {what}")
+            if np.any(arr < 0):
+                raise self._fail(method, f"returned a negative {what}")
         if np.any(arrays[0] <= 0):
             raise self._fail(method, "returned an operator time ≤ 0 s; every operator takes time")
-        if np.any(arrays[1] < 0):
-            raise self._fail(method, "returned a negative energy")
         return arrays
 
-    def host(self, ops, system):
-        out = self._call("host", lambda: self.model.host(ops, system))
-        return self._arrays("host", out, (len(ops),))
+    def host(self, work: PhaseWorkload, system: System, host_channels: int) -> HostCosts:
+        out = self._call("host", lambda: self.model.host(work, system, host_channels))
+        return HostCosts(*self._arrays("host", out, ("time", "energy", "stream"), (len(work.all_ops),)))
 
-    def pim(self, ops, system, option, channels):
-        out = self._call("pim", lambda: self.model.pim(ops, system, option, channels))
-        return self._arrays("pim", out, (len(ops), len(channels)))
+    def pim(self, work: PhaseWorkload, system: System, option: PimOption, channels: np.ndarray,
+            host_channels: int) -> PimCosts:
+        out = self._call("pim", lambda: self.model.pim(work, system, option, channels, host_channels))
+        return PimCosts(*self._arrays("pim", out, ("time", "energy", "host"), (len(work.all_ops), len(channels))))
 
-    def collective(self, allreduce_bytes, gather_bytes, system):
-        out = self._call("collective", lambda: self.model.collective(allreduce_bytes, gather_bytes, system))
+    def fixed(self, work: PhaseWorkload, system: System, host_channels: int) -> FixedCosts:
+        out = self._call("fixed", lambda: self.model.fixed(work, system, host_channels))
+        names = [f.name for f in dataclasses.fields(FixedCosts)]
         try:
-            values = tuple(float(x) for x in out)
-        except (TypeError, ValueError):
-            values = ()
-        if len(values) != 4 or not all(np.isfinite(values)) or min(values) < 0:
-            raise self._fail("collective", "must return four finite values ≥ 0: all-reduce time and "
-                             f"energy, all-gather time and energy; returned {out!r:.80}")
-        return values
+            values = [float(getattr(out, n)) for n in names]
+        except (AttributeError, TypeError, ValueError):
+            values = []
+        if len(values) != len(names) or not all(np.isfinite(values)) or min(values) < 0:
+            raise self._fail("fixed", f"must return a FixedCosts of {len(names)} finite values ≥ 0 "
+                             f"({', '.join(names)}); returned {out!r:.80}")
+        return FixedCosts(*values)

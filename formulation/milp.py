@@ -1,10 +1,11 @@
 r"""The SpecPIM co-design MILP.
 
 Blocks.  The design space is a disjoint union of blocks b = (PIM option o_b
-or none, draft length γ_b): a block fixes which cost tables apply and how
-much the draft phase weighs.  Inside a block, the channel count, the
-draft/target split and the dataflow of both phases are decided together.
-The full problem picks one block:
+or none, PIM channels per device n_b, draft length γ_b): a block fixes which
+cost tables apply (the host's channels depend on n when host data lives only
+in the channels without PIM), the static power and how much the draft phase
+weighs.  Inside a block, the draft/target split and the dataflow of both
+phases are decided together.  The full problem picks one block:
 
     min Σ_b obj_b    s.t.  Σ_b z_b = 1,  every row of block b scaled by z_b.
 
@@ -17,42 +18,48 @@ Sets, per block and phase p ∈ {draft, verify} (verify alone when γ = 0)
     J_p      layer operators; DAG edges E_p; h the LM head
     Q_p      tier patterns (formulation/patterns.py): an antichain A_q ⊆ J_p
              with an engine per member; t_q time, κ_q channels, e_q energy,
-             R_q resident bytes; plus one pattern per LM-head engine
-    N_b      PIM channel counts allowed (within the area budget)
-    S        channel shares {0, step, 2·step, …}
+             m_q bytes per channel of its heaviest PIM group, B_q bytes in PIM;
+             plus one pattern per LM-head engine
+    S        channel shares {0, step, 2·step, …, n_b}
     X        conflicting sets: antichains that cannot all be tiers together
 
-Variables
-    z_b ∈ {0,1}    block selector (fixed to 1 when a block is solved alone)
-    a_n ∈ {0,1}    n ∈ N_b channels per device carry PIM units
-    s_{p,c} ∈ {0,1}   phase p may use c PIM channels (partition)
-    x_q ∈ {0,1}    pattern q is one tier of its phase (the head's engine for head patterns)
+Constants: N channels per device of cap bytes each; T = the bytes of weights
+and KV caches one device holds; N_h the host's channels.
 
-Channels of phase p
-    partition:  C_p = Σ_c c·s_{p,c},  Σ_p C_p = Σ_n n·a_n
-    shared:     C_p = Σ_n n·a_n
+Variables
+    z_b ∈ {0,1}       block selector (fixed to 1 when a block is solved alone)
+    s_{p,c} ∈ {0,1}   phase p's model gets c of the n_b PIM channels (partition, speculative)
+    x_q ∈ {0,1}       pattern q is one tier of its phase (the head's engine for head patterns)
+
+Channels of phase p: C_p = Σ_c c·s_{p,c} under a partition of a speculative
+instance, otherwise C_p = n_b (patterns never ask for more than n_b).
 
 Constraints (one ``add_*`` method each; rows are named after the family)
-    architecture_choice  Σ_n a_n = z_b;  Σ_c s_{p,c} = z_b;  Σ_p Σ_c c s_{p,c} = Σ_n n a_n
+    architecture_choice  Σ_c s_{p,c} = z_b per phase;  Σ_p Σ_c c·s_{p,c} = n_b·z_b
     block_selection      Σ_b z_b = 1 (several blocks)
     cover                Σ_{q ∋ j} x_q = z_b  for every j ∈ J_p ∪ {h}
-    channel_budget       Σ_{q ∋ j, κ_q ≥ ℓ} x_q ≤ [C_p ≥ ℓ]  for every j and level ℓ,
-                         where [C_p ≥ ℓ] = Σ_{c ≥ ℓ} s_{p,c} (partition) or Σ_{n ≥ ℓ} a_n (shared)
+    channel_budget       Σ_{q ∋ j, κ_q ≥ ℓ} x_q ≤ Σ_{c ≥ ℓ} s_{p,c}  for every j and level ℓ
     tier_order           Σ_{q: A_q ∈ X} x_q ≤ |X| − 1  for every conflicting set X
-    pim_capacity         Σ_q R_q x_q ≤ cap·C_p (partition, per model);  Σ_p … ≤ cap·Σ n a_n (shared)
+    pim_capacity         the first channel of each model's range holds the most (canonical layout):
+                           striped:      Σ_{q ∈ P} m_q x_q + (T − Σ_q B_q x_q)/N ≤ cap·z_b
+                           partitioned:  Σ_{q ∈ P} m_q x_q ≤ cap·z_b
+                         with P = the phase's patterns (partition) or both phases' (shared)
+    host_capacity        host data fits its channels:  T − Σ_q B_q x_q ≤ N_h·cap·z_b
     latency_bound        latency_b ≤ bound · z_b  (energy objective)
 
-Step time and objective
-    step_p   = L_p (Σ_{layer q} t_q x_q + t^AR_p z_b) + Σ_{head q} t_q x_q + t^AG_p z_b
-    energy_p = devices · [L_p (Σ e_q x_q + e^AR_p z_b) + Σ_{head q} e_q x_q + e^AG_p z_b]
+Step time and objective (t^L_p, e^L_p: element-wise work and all-reduces of a
+layer; t^S_p, e^S_p: of a step, with the LM head's all-gather)
+    step_p   = L_p (Σ_{layer q} t_q x_q + t^L_p z_b) + Σ_{head q} t_q x_q + t^S_p z_b
+    energy_p = D · [L_p (Σ e_q x_q + e^L_p z_b) + Σ_{head q} e_q x_q + e^S_p z_b]
     latency_b = (γ_b step_draft + step_verify) / E(γ_b)
-    energy_b  = (γ_b energy_draft + energy_verify) / (batch · E(γ_b)) + P_static · devices · latency_b / batch
+    energy_b  = (γ_b energy_draft + energy_verify) / (batch · E(γ_b)) + P_b · D · latency_b / batch
     minimise Σ_b latency_b (latency and throughput) or Σ_b energy_b (energy)
 
-A tier's time is max(longest PIM operator, Σ host operators), fixed per
-pattern; because every operator is covered once and tiers are antichains,
-the chosen patterns can be ordered consistently with the DAG (guaranteed by
-tier_order), and layer time is Σ of the chosen tier times.
+P_b is the block's static power per device (host, memory background, PIM
+logic on n_b channels).  A tier's time is fixed per pattern; because every
+operator is covered once and tiers are antichains, the chosen patterns can be
+ordered consistently with the DAG (guaranteed by tier_order), and layer time
+is Σ of the chosen tier times.
 """
 
 from __future__ import annotations
@@ -62,7 +69,8 @@ from dataclasses import dataclass, field
 
 import pulp
 
-from specpim.core.enums import Engine, Metric, Phase
+from specpim.core.enums import Engine, MemoryModel, Metric, Phase
+from specpim.problem.design_space import canonical_layout
 from specpim.problem.mapping import Architecture, Mapping, Placement
 
 from .blocks import BlockSpec
@@ -87,7 +95,6 @@ class _Block:
     spec: BlockSpec
     z: pulp.LpVariable
     index: int
-    arch: dict[int, pulp.LpVariable] = field(default_factory=dict)
     share: dict[Phase, dict[int, pulp.LpVariable]] = field(default_factory=dict)
     patterns: dict[Phase, list[PatternVar]] = field(default_factory=dict)
     step_time: dict[Phase, pulp.LpAffineExpression] = field(default_factory=dict)
@@ -97,7 +104,12 @@ class _Block:
 
 
 def _expr(pairs: Iterable[tuple[pulp.LpVariable, float]], constant: float = 0.0) -> pulp.LpAffineExpression:
-    return pulp.LpAffineExpression(list(pairs), constant=constant)
+    """Σ coef·var + constant; a variable given twice gets the sum of its
+    coefficients (PuLP would keep only the last)."""
+    merged: dict[pulp.LpVariable, float] = {}
+    for v, c in pairs:
+        merged[v] = merged.get(v, 0.0) + c
+    return pulp.LpAffineExpression(list(merged.items()), constant=constant)
 
 
 class CoDesignMILP:
@@ -122,6 +134,7 @@ class CoDesignMILP:
                 self.add_channel_budget(b, phase)
                 self.add_tier_order(b, phase)
             self.add_pim_capacity(b)
+            self.add_host_capacity(b)
             self.add_block_objective(b)
             self.add_latency_bound(b)
         self.add_block_selection()
@@ -135,11 +148,6 @@ class CoDesignMILP:
     def _add(self, constraint: pulp.LpConstraint, name: str) -> None:
         self.prob += constraint, name
 
-    def _channels(self, b: _Block, phase: Phase) -> list[tuple[pulp.LpVariable, float]]:
-        """C_p as (variable, channels) pairs."""
-        pool = b.share[phase] if self.partition else b.arch
-        return [(v, c) for c, v in pool.items()]
-
     # -- constraint families -------------------------------------------
     def add_block_selection(self) -> None:
         """Σ_b z_b = 1: exactly one block is the design (a fixed z_b = 1 alone)."""
@@ -147,19 +155,16 @@ class CoDesignMILP:
             self._add(_expr((b.z, 1) for b in self.blocks) == 1, "block_selection")
 
     def add_architecture_choice(self, b: _Block) -> None:
-        """Σ_n a_n = z_b; under a partition, Σ_c s_{p,c} = z_b per phase and Σ_p C_p = Σ_n n·a_n."""
-        i = b.index
-        b.arch = {n: self._binary(f"a_b{i}_n{n}") for n in b.spec.channel_counts}
-        self._add(_expr([(v, 1) for v in b.arch.values()] + [(b.z, -1)]) == 0, f"architecture_choice_b{i}")
-        if not self.partition:
-            return
-        top = max(b.spec.channel_counts)
+        """Σ_c s_{p,c} = z_b per phase and Σ_p Σ_c c·s_{p,c} = n_b·z_b (partition of a speculative instance)."""
+        if not self.partition or len(b.spec.tables) < 2:
+            return   # every phase has all n_b channels
+        i, n = b.index, b.spec.pim_channels
         for p in b.spec.tables:
-            b.share[p] = {c: self._binary(f"s_b{i}_{p}_c{c}") for c in self.instance.design_space.shares(top)}
+            b.share[p] = {c: self._binary(f"s_b{i}_{p}_c{c}") for c in self.instance.design_space.shares(n)}
             self._add(_expr([(v, 1) for v in b.share[p].values()] + [(b.z, -1)]) == 0,
-                      f"architecture_choice_b{i}_{p}_share")
-        split = [pair for p in b.spec.tables for pair in self._channels(b, p)]
-        self._add(_expr(split + [(v, -n) for n, v in b.arch.items()]) == 0, f"architecture_choice_b{i}_split")
+                      f"architecture_choice_b{i}_{p}")
+        split = [(v, c) for p in b.spec.tables for c, v in b.share[p].items()]
+        self._add(_expr(split + [(b.z, -n)]) == 0, f"architecture_choice_b{i}_split")
 
     def add_patterns(self, b: _Block, phase: Phase) -> None:
         """One binary x_q per useful tier pattern q (formulation/patterns.py)."""
@@ -173,11 +178,12 @@ class CoDesignMILP:
             self._add(_expr(mine + [(b.z, -1)]) == 0, f"cover_b{b.index}_{phase}_{op.name}")
 
     def add_channel_budget(self, b: _Block, phase: Phase) -> None:
-        """Σ_{q ∋ j, κ_q ≥ ℓ} x_q ≤ [C_p ≥ ℓ]: a tier needing κ channels only if the phase has ≥ κ."""
-        pool = b.share[phase] if self.partition else b.arch
+        """Σ_{q ∋ j, κ_q ≥ ℓ} x_q ≤ Σ_{c ≥ ℓ} s_{p,c}: a tier needing κ channels only if the phase has ≥ κ."""
+        pool = b.share.get(phase)
+        if pool is None:
+            return   # C_p = n_b, and no pattern asks for more
         for op in b.spec.works[phase].all_ops:
-            mine = sorted((pv for pv in b.patterns[phase] if op.name in pv.pattern.ops and pv.pattern.channels),
-                          key=lambda pv: -pv.pattern.channels)
+            mine = [pv for pv in b.patterns[phase] if op.name in pv.pattern.ops and pv.pattern.channels]
             for lvl in sorted({pv.pattern.channels for pv in mine}):
                 using = [(pv.var, 1) for pv in mine if pv.pattern.channels >= lvl]
                 allowed = [(v, -1) for c, v in pool.items() if c >= lvl]
@@ -190,19 +196,33 @@ class CoDesignMILP:
             self._add(_expr(using) <= len(combo) - 1, f"tier_order_b{b.index}_{phase}_{k}")
 
     def add_pim_capacity(self, b: _Block) -> None:
-        """Σ_q R_q x_q ≤ cap·C_p per model (partition), or summed over models ≤ cap·Σ_n n·a_n (shared)."""
-        # In channels: CBC's absolute tolerance (1e-7) is then at most 1e-7 of the
-        # room, inside the evaluator's CAPACITY_RTOL whatever a channel holds.
-        cap = self.instance.system.memory.channel_capacity_bytes
-        used = {p: [(pv.var, pv.pattern.resident / cap) for pv in b.patterns[p] if pv.pattern.resident > 0]
-                for p in b.spec.tables}
-        if self.partition:
-            for p, pairs in used.items():
-                room = [(v, -c) for v, c in self._channels(b, p)]
-                self._add(_expr(pairs + room) <= 0, f"pim_capacity_b{b.index}_{p}")
-        else:
-            room = [(v, -n) for n, v in b.arch.items()]
-            self._add(_expr([pr for pairs in used.values() for pr in pairs] + room) <= 0, f"pim_capacity_b{b.index}")
+        """Per model's channel range (both models' when shared): Σ m_q x_q (+ the
+        channel's share of host data when striped) ≤ cap, in channel units."""
+        if b.spec.option is None:
+            return
+        system = self.instance.system
+        cap = system.memory.channel_capacity_bytes
+        striped = system.memory_model == MemoryModel.STRIPED
+        n_all = system.memory.channels
+        groups = [[p] for p in b.spec.tables] if self.partition else [list(b.spec.tables)]
+        for phases in groups:
+            pairs = [(pv.var, pv.pattern.load / cap) for p in phases for pv in b.patterns[p] if pv.pattern.load]
+            rhs = 1.0
+            if striped:   # each channel also holds 1/N of the host data, T − Σ B_q x_q
+                pairs += [(pv.var, -pv.pattern.bytes / (n_all * cap))
+                          for p in b.spec.tables for pv in b.patterns[p] if pv.pattern.bytes]
+                rhs -= b.spec.resident_total / (n_all * cap)
+            name = f"pim_capacity_b{b.index}" + (f"_{phases[0]}" if self.partition else "")
+            self._add(_combine([(_expr(pairs), 1.0), (_expr([(b.z, -rhs)]), 1.0)]) <= 0, name)
+
+    def add_host_capacity(self, b: _Block) -> None:
+        """T − Σ_q B_q x_q ≤ N_h·cap: host data fits the host's channels, in channel units."""
+        system = self.instance.system
+        cap = system.memory.channel_capacity_bytes
+        host_channels = system.host_channels(b.spec.pim_channels)
+        pairs = [(pv.var, -pv.pattern.bytes / cap) for p in b.spec.tables for pv in b.patterns[p] if pv.pattern.bytes]
+        rhs = host_channels - b.spec.resident_total / cap
+        self._add(_combine([(_expr(pairs), 1.0), (_expr([(b.z, -rhs)]), 1.0)]) <= 0, f"host_capacity_b{b.index}")
 
     def add_block_objective(self, b: _Block) -> None:
         """step_p, energy_p, latency_b and energy_b of the module docstring."""
@@ -223,7 +243,7 @@ class CoDesignMILP:
         weight = {Phase.DRAFT: g / e_tok, Phase.VERIFY: 1.0 / e_tok}
         b.latency = _combine([(b.step_time[p], weight[p]) for p in spec.tables])
         # W × (latency in MILP time units) → MILP energy units
-        static = inst.system.host.static_power * devices * ENERGY_SCALE / TIME_SCALE
+        static = spec.static_power * devices * ENERGY_SCALE / TIME_SCALE
         b.energy = _combine([(b.step_energy[p], weight[p] / inst.workload.batch) for p in spec.tables]
                             + [(b.latency, static / inst.workload.batch)])
 
@@ -239,31 +259,44 @@ class CoDesignMILP:
         return max(self.blocks, key=lambda b: b.z.value() or 0.0)
 
     def mapping(self, b: _Block) -> Mapping:
-        """The mapping encoded by the current variable values of block b."""
+        """The mapping encoded by the current variable values of block b, with
+        every PIM group at its canonical place (``canonical_layout``)."""
         spec = b.spec
-        n = next((n for n, v in b.arch.items() if v.value() > 0.5), 0)
-        if self.partition:
+        n = spec.pim_channels
+        if b.share:
             share = {p: next((c for c, v in s.items() if v.value() > 0.5), 0) for p, s in b.share.items()}
-            d, t = share.get(Phase.DRAFT, 0), share.get(Phase.VERIFY, n)
+            d, t = share[Phase.DRAFT], share[Phase.VERIFY]
+        elif self.partition:
+            d, t = 0, n
         else:
             d = t = n
-        arch = Architecture(spec.option.name if spec.option else None, n, d, t, spec.draft_len)
+        arch = Architecture(spec.option_name, n, d, t, spec.draft_len)
+        start = {Phase.DRAFT: 0, Phase.VERIFY: d if self.partition else 0}
         phases = {}
         for p, pats in b.patterns.items():
             chosen = [pv.pattern for pv in pats if pv.var.value() > 0.5]
-            by_ops = {q.ops: q for q in chosen if not q.head}
-            ordered = tier_order(spec.works[p].graph(), list(by_ops))
-            ops: dict[str, Placement] = {}
-            for tier, members in enumerate(ordered):
-                q = by_ops[members]
-                for name, (engine, k) in zip(q.ops, q.engines, strict=True):
-                    ops[name] = Placement(engine, k, tier)
-            for q in chosen:
-                if q.head:
-                    engine, k = q.engines[0]
-                    ops[q.ops[0]] = Placement(engine, k, None)
-            phases[p] = ops
+            phases[p] = placements(chosen, spec.works[p].graph(), start[p])
         return Mapping(arch, phases)
+
+
+def placements(chosen: list[TierPattern], graph, start: int) -> dict[str, Placement]:
+    """Placements of one phase from its chosen patterns: tiers in a DAG order,
+    PIM groups laid out from channel ``start``."""
+    by_ops = {q.ops: q for q in chosen if not q.head}
+    ops: dict[str, Placement] = {}
+    for tier, members in enumerate(tier_order(graph, list(by_ops))):
+        q = by_ops[members]
+        loads = dict(q.member_loads)
+        pim = [(name, k, loads[name]) for name, (engine, k) in zip(q.ops, q.engines, strict=True)
+               if engine == Engine.PIM]
+        first = canonical_layout(pim, start)
+        for name, (engine, k) in zip(q.ops, q.engines, strict=True):
+            ops[name] = Placement(engine, k, tier, first.get(name))
+    for q in chosen:
+        if q.head:
+            engine, k = q.engines[0]
+            ops[q.ops[0]] = Placement(engine, k, None, start if engine == Engine.PIM else None)
+    return ops
 
 
 def _tier_name(q: TierPattern) -> str:

@@ -11,15 +11,19 @@ operator (host, or PIM on k channels), plus the LM head's engine.
 
 What makes that practical without losing exactness: every quantity the
 objective and the constraints read is additive over tiers — time, ``cost``
-(energy plus the static energy charged over that time) and PIM-resident
-bytes — and the objective and every constraint only get worse when one of
-them grows.  A partial mapping that is no better in any of them than
-another with the same operators left to place is no better in any
-completion.  So each tier keeps its Pareto-minimal engine choices, and the
-tierings are walked by recursion over the set of operators already placed,
-keeping per set the Pareto front of the ways to place the rest.  Resident
-bytes are a key only where the capacity rule can bind.  Phases are then
-paired by brute force over their fronts.
+(energy plus the static energy charged over that time), ``load`` (the bytes
+per channel of each tier's heaviest PIM group: with the canonical layout of
+specpim.problem.design_space, a model's first channel holds their sum) and
+the bytes kept in PIM channels — and the objective and every constraint
+only get worse when time, cost or load grows or the PIM bytes shrink.  A
+partial mapping that is no better in any of them than another with the
+same operators left to place is no better in any completion.  So each tier
+keeps its Pareto-minimal engine choices, and the tierings are walked by
+recursion over the set of operators already placed, keeping per set the
+Pareto front of the ways to place the rest.  Load and bytes are keys only
+where the capacity rules can bind.  Phases are then paired by brute force
+over their fronts, with the capacity rules of docs/formulation.md §3
+checked on each pair.
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from specpim.core.enums import Allocation, Engine, Metric, Phase, Status
+from specpim.core.enums import Allocation, Engine, MemoryModel, Metric, Phase, Status
 from specpim.core.errors import InstanceError
 from specpim.core.tolerances import CAPACITY_RTOL
 from specpim.costs.tables import CostTable, InstanceTables
 from specpim.hardware.devices import PimOption
+from specpim.problem.design_space import canonical_layout
 from specpim.problem.instance import Instance
 from specpim.problem.mapping import Architecture, Mapping, Placement
 from specpim.workload.operators import OpKind, PhaseWorkload
@@ -46,7 +51,8 @@ DRAFT, VERIFY = Phase.DRAFT, Phase.VERIFY
 HOST, PIM = Engine.HOST, Engine.PIM
 OPTIMAL, FEASIBLE, INFEASIBLE, NO_SOLUTION = Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.NO_SOLUTION
 
-TIME, COST, RES = 0, 1, 2    # key columns: seconds, joules (energy + static), bytes
+TIME, COST, LOAD, NEG = 0, 1, 2, 3   # key columns: s, J (energy + static), bytes per channel, −bytes in PIM
+NKEYS = 4
 _TOL = 1e-9                  # the evaluator's relative slack on area and the latency bound
 _PAIR_CHUNK = 1 << 22        # draft × verify pairs scored at once
 
@@ -71,8 +77,8 @@ def pareto(keys: np.ndarray) -> np.ndarray:
     if d == 2:
         order = np.lexsort(keys.T[::-1])
         return order[_staircase(keys[order])]
-    if d != 3:
-        raise ValueError(f"pareto takes 1 to 3 columns, got {d}")
+    if d > 3:
+        return _pareto_any(keys)
     # Sweep the distinct values of the last column upwards: a row is
     # dominated by a row of its own group (2-D staircase) or by the staircase
     # of everything kept from smaller values (one binary search).
@@ -93,6 +99,17 @@ def pareto(keys: np.ndarray) -> np.ndarray:
         merged = merged[np.lexsort(merged.T[::-1])]
         stair = merged[_staircase(merged)]
     return order[keep]
+
+
+def _pareto_any(keys: np.ndarray) -> np.ndarray:
+    """``pareto`` for any number of columns: each row against the rows kept
+    before it in lexicographic order (only those can dominate it)."""
+    order = np.lexsort(keys.T[::-1])
+    kept: list[int] = []
+    for i in order:
+        if not kept or not np.any(np.all(keys[kept] <= keys[i], axis=1)):
+            kept.append(int(i))
+    return np.array(kept, dtype=int)
 
 
 def _staircase(rows: np.ndarray) -> np.ndarray:
@@ -151,7 +168,7 @@ class Dag:
 
 @dataclass
 class _Front:
-    """Pareto-minimal partial mappings: ``keys`` rows (time, cost, resident)
+    """Pareto-minimal partial mappings: ``keys`` rows (time, cost, load, −bytes)
     and, per row, how to rebuild it (meaning depends on the owner)."""
 
     keys: np.ndarray
@@ -165,17 +182,22 @@ class _OutOfTime(Exception):
     pass
 
 
+# Columns of an engine-choice row: channels, time, energy, host-busy time,
+# host stream time, bytes per channel, bytes in PIM.
+_K, _T, _E, _BUSY, _STREAM, _PER_CH, _BYTES = range(7)
+
+
 class _Phase:
-    """One phase under one PIM option and one channel budget C: the Pareto
-    front of whole-step mappings over ``dims``, and how to turn a row back
-    into placements.  Every row meets the per-operator, per-tier and
-    ``resident ≤ C × capacity`` rules."""
+    """One phase under one PIM option, n PIM channels and a channel budget C:
+    the Pareto front of whole-step mappings over ``dims``, and how to turn a
+    row back into placements.  Every row meets the per-operator and per-tier
+    rules, and no channel of it holds more than a channel can."""
 
     def __init__(self, table: CostTable, work: PhaseWorkload, budget: int, *, cap: float, devices: int,
                  static: float, dims: list[int], deadline: float | None):
         self.table, self.work, self.budget, self.dag = table, work, budget, Dag(work)
         self.dims, self.devices, self.static, self.deadline = dims, devices, static, deadline
-        self.limit = budget * cap * (1 + CAPACITY_RTOL)     # no phase keeps more than its C channels hold
+        self.limit = cap * (1 + CAPACITY_RTOL)       # no channel holds more, whatever else is in it
         self.choices = [self._engines(j, cap) for j in range(len(work.all_ops))]
         self.tier_fronts: dict[int, tuple[_Front, np.ndarray]] = {}
         self.rest: dict[int, _Front] = {}
@@ -183,55 +205,65 @@ class _Phase:
         self.front = self._step_front()
 
     def _engines(self, j: int, cap: float) -> np.ndarray:
-        """Rows (k, time, energy, resident) for operator j: host (k = 0), then
-        every PIM group of k ≤ C channels that holds one layer's bytes."""
+        """Rows for operator j: the host (k = 0), then every PIM group of
+        k ≤ C channels that holds all its layers."""
         t = self.table
-        rows = [(0.0, t.host_time[j], t.host_energy[j], 0.0)]
-        resident = self.work.all_ops[j].resident_bytes
+        op = self.work.all_ops[j]
+        layers = 1 if j == len(self.work.all_ops) - 1 else self.work.layers
+        rows = [(0.0, t.host_time[j], t.host_energy[j], t.host_time[j], t.host_stream[j], 0.0, 0.0)]
         for col, k in enumerate(t.channels):
-            if k <= self.budget and resident <= k * cap * (1 + CAPACITY_RTOL):
-                rows.append((float(k), t.pim_time[j, col], t.pim_energy[j, col], resident))
+            total = layers * op.resident_bytes
+            if k <= self.budget and total <= k * cap * (1 + CAPACITY_RTOL):
+                rows.append((float(k), t.pim_time[j, col], t.pim_energy[j, col], t.pim_host[j, col], 0.0,
+                             total / k, total))
         return np.array(rows, dtype=float)
 
-    def _keys(self, t: np.ndarray, e: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return np.stack([t, self.devices * (e + self.static * t), r], axis=1)
+    def _keys(self, t: np.ndarray, e: np.ndarray, load: np.ndarray, pim_bytes: np.ndarray) -> np.ndarray:
+        return np.stack([t, self.devices * (e + self.static * t), load, -pim_bytes], axis=1)
 
     def _tier(self, members: int) -> tuple[_Front, np.ndarray]:
         """Pareto front of one tier's engine choices whose channels add up to
-        at most C (one layer), and the engine row (k per member) of each."""
+        at most C, and the engine row (k per member) of each."""
         if members not in self.tier_fronts:
             opts = [self.choices[i] for i in self.dag.members(members)]
             grids = np.meshgrid(*[np.arange(len(o)) for o in opts], indexing="ij")
             pick = [g.ravel() for g in grids]
             self.work_units += len(pick[0])
-            k, t, e, r = (np.stack([o[p, c] for o, p in zip(opts, pick, strict=True)]) for c in range(4))
-            fits = k.sum(axis=0) <= self.budget
-            k, t, e, r = k[:, fits], t[:, fits], e[:, fits], r[:, fits]
-            on = k > 0
-            tier_time = np.maximum(np.where(on, t, 0.0).max(axis=0), np.where(on, 0.0, t).sum(axis=0))
-            keys = self._keys(tier_time, e.sum(axis=0), r.sum(axis=0))
+            c = [np.stack([o[p, col] for o, p in zip(opts, pick, strict=True)]) for col in range(7)]
+            fits = c[_K].sum(axis=0) <= self.budget
+            c = [x[:, fits] for x in c]
+            on = c[_K] > 0
+            any_on = on.any(axis=0)
+            # The host runs its operators and its side of every offload one after
+            # another; the busiest PIM channel serves its operator and, when host
+            # data is striped, its share of the tier's host reads.
+            host_side = c[_BUSY].sum(axis=0)
+            channel_side = np.where(on, c[_T], 0.0).max(axis=0)
+            if self.table.contended:
+                channel_side = channel_side + np.where(any_on, c[_STREAM].sum(axis=0), 0.0)
+            tier_time = np.maximum(host_side, channel_side)
+            keys = self._keys(tier_time, c[_E].sum(axis=0), c[_PER_CH].max(axis=0), c[_BYTES].sum(axis=0))
             keep = pareto(keys[:, self.dims])
-            self.tier_fronts[members] = (_Front(keys[keep], ()), k[:, keep].T.astype(int))
+            self.tier_fronts[members] = (_Front(keys[keep], ()), c[_K][:, keep].T.astype(int))
         return self.tier_fronts[members]
 
     def _rest(self, placed: int) -> _Front:
         """Front of the ways to place, in tiers, every layer operator not in
         ``placed``; ``how`` = (tier, row of the tier's front, row of the front after it)."""
         if placed == self.dag.full:
-            return _Front(np.zeros((1, 3)), ())
+            return _Front(np.zeros((1, NKEYS)), ())
         if placed in self.rest:
             return self.rest[placed]
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise _OutOfTime
-        L = self.work.layers
         parts, tiers, rows, nexts = [], [], [], []
         for a in self.dag.next_tiers(placed):
             tier, _ = self._tier(a)
             nxt = self._rest(placed | a)
             self.work_units += len(tier) * len(nxt)
-            keys = (tier.keys[:, None, :] + nxt.keys[None, :, :]).reshape(-1, 3)
-            # Resident bytes only grow as operators are added.
-            idx = np.nonzero(keys[:, RES] * L <= self.limit)[0]
+            keys = (tier.keys[:, None, :] + nxt.keys[None, :, :]).reshape(-1, NKEYS)
+            # The load on a model's first channel only grows as tiers are added.
+            idx = np.nonzero(keys[:, LOAD] <= self.limit)[0]
             idx = idx[pareto(keys[idx][:, self.dims])]
             parts.append(keys[idx])
             tiers.append(np.full(len(idx), a))
@@ -244,33 +276,42 @@ class _Phase:
         return front
 
     def _step_front(self) -> _Front:
-        """Front of whole steps: layers × (tiers + collectives) + LM head +
-        all-gather; ``how`` = (row of the layer front, LM head engine row)."""
+        """Front of whole steps: layers × (tiers + per-layer constants) + LM
+        head + per-step constants; ``how`` = (row of the layer front, LM head
+        engine row).  Load and bytes already count every layer."""
         layer = self._rest(0)
         t, L = self.table, self.work.layers
         head = self.choices[-1]
-        head_keys = self._keys(head[:, 1], head[:, 2], head[:, 3])
+        head_keys = self._keys(head[:, _T], head[:, _E], head[:, _PER_CH], head[:, _BYTES])
         const = self._keys(np.array([L * t.layer_const_time + t.step_const_time]),
-                           np.array([L * t.layer_const_energy + t.step_const_energy]), np.zeros(1))
-        keys = (layer.keys[:, None, :] * L + head_keys[None, :, :] + const).reshape(-1, 3)
-        idx = np.nonzero(keys[:, RES] <= self.limit)[0]
+                           np.array([L * t.layer_const_energy + t.step_const_energy]), np.zeros(1), np.zeros(1))
+        per_layer = np.array([L, L, 1.0, 1.0])
+        keys = (layer.keys[:, None, :] * per_layer + head_keys[None, :, :] + const).reshape(-1, NKEYS)
+        idx = np.nonzero(keys[:, LOAD] <= self.limit)[0]
         idx = idx[pareto(keys[idx][:, self.dims])]
         return _Front(keys[idx], (idx // len(head), idx % len(head)))
 
-    def placements(self, row: int) -> dict[str, Placement]:
-        """The placements of front row ``row``, tiers numbered 0.. in order."""
+    def placements(self, row: int, start: int) -> dict[str, Placement]:
+        """The placements of front row ``row``, tiers numbered 0.. in order,
+        PIM groups laid out from channel ``start`` as the solver lays them out."""
         layer_row, head_row = (int(h[row]) for h in self.front.how)
         out: dict[str, Placement] = {}
         placed, tier = 0, 0
         while placed != self.dag.full:
             a, tier_row, layer_row = (int(h[layer_row]) for h in self.rest[placed].how)
             _, engines = self.tier_fronts[a]
-            for i, k in zip(self.dag.members(a), engines[tier_row], strict=True):
-                out[self.dag.names[i]] = Placement(PIM if k else HOST, int(k), tier)
+            members = [(self.dag.names[i], int(k), self.choices[i][self._row_of(i, k), _PER_CH])
+                       for i, k in zip(self.dag.members(a), engines[tier_row], strict=True)]
+            first = canonical_layout([m for m in members if m[1]], start)
+            for name, k, _ in members:
+                out[name] = Placement(PIM if k else HOST, k, tier, first.get(name))
             placed, tier = placed | a, tier + 1
-        k = int(self.choices[-1][head_row, 0])
-        out[self.work.head.name] = Placement(PIM if k else HOST, k, None)
+        k = int(self.choices[-1][head_row, _K])
+        out[self.work.head.name] = Placement(PIM if k else HOST, k, None, start if k else None)
         return out
+
+    def _row_of(self, j: int, k: int) -> int:
+        return int(np.nonzero(self.choices[j][:, _K] == k)[0][0])
 
 
 @dataclass
@@ -316,6 +357,15 @@ class ExhaustiveSolver:
         return result
 
 
+@dataclass(frozen=True)
+class _Design:
+    option: PimOption | None
+    n: int
+    g: int
+    d: int
+    t: int
+
+
 class _Run:
     """One solve: the architectures, the phase fronts they need, the pairing."""
 
@@ -325,24 +375,25 @@ class _Run:
         self.partition = ds.allocation == Allocation.PARTITION
         self.energy = instance.objective.metric == Metric.ENERGY
         self.bound = instance.objective.latency_bound if self.energy else None
-        # Key columns the objective and the constraints read.
-        self.dims = ([TIME] if not self.energy or self.bound is not None else []) \
-            + ([COST] if self.energy else []) + [RES]
+        self.striped = instance.system.memory_model == MemoryModel.STRIPED
+        self.channels = instance.system.memory.channels
+        # Key columns the objective reads; load and bytes join where capacity can bind.
+        self.dims = ([TIME] if not self.energy or self.bound is not None else []) + ([COST] if self.energy else [])
         self.cap = instance.system.memory.channel_capacity * 1e9   # its own arithmetic, on purpose
         self.fronts: dict[tuple, _Phase] = {}
         self.best = _Best()
         self.designs = self.work_units = 0
 
-    def architectures(self) -> Iterator[tuple[PimOption | None, int, int, int, int]]:
-        """(option, n, γ, draft channels, target channels) of every design
-        the space allows whose models fit the memory."""
+    def architectures(self) -> Iterator[_Design]:
+        """Every design the space allows whose models fit the memory."""
         ds, inst = self.inst.design_space, self.inst
         for option in inst.options():
             if option is None:
                 counts = [0]
             else:
                 counts = [n for n in ds.pim_channels
-                          if ds.area_budget is None or n * option.area <= ds.area_budget * (1 + _TOL)]
+                          if (ds.area_budget is None or n * option.area <= ds.area_budget * (1 + _TOL))
+                          and (self.striped or n < self.channels)]
             for n in counts:
                 for g in inst.draft_lens:
                     if not self.fits_memory(g):
@@ -354,36 +405,58 @@ class _Run:
                     else:
                         splits = [(0, n)]
                     for d, t in splits:
-                        yield option, n, g, d, t
+                        yield _Design(option, n, g, d, t)
 
-    def fits_memory(self, g: int) -> bool:
-        """Weights and KV caches of the models fit one device's memory."""
+    def total(self, g: int) -> float:
+        """Weights and KV caches of the models of one device."""
         inst = self.inst
         total = 0.0
         for p in inst.phases(g):
             work = self.tables.work(p, g)
             kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == OpKind.ATTENTION) * work.layers
             total += work.model.weight_bytes / inst.system.devices + kv
-        return total <= inst.system.memory.capacity_bytes * (1 + CAPACITY_RTOL)
+        return total
 
-    def binding(self, g: int, n: int, d: int, t: int) -> dict[str, bool]:
-        """Per phase: can the capacity rule reject some mapping of this design?
-        If not, resident bytes need not be a front key."""
-        phases = self.inst.phases(g)
-        most = {p: _most_resident(self.tables.work(p, g)) for p in phases}
-        if self.partition:
-            return {p: most[p] > (d if p == DRAFT else t) * self.cap for p in phases}
-        return dict.fromkeys(phases, sum(most.values()) > n * self.cap)
+    def fits_memory(self, g: int) -> bool:
+        return self.total(g) <= self.channels * self.cap * (1 + CAPACITY_RTOL)
 
-    def phase(self, p: Phase, option: PimOption | None, g: int, budget: int, binding: bool) -> _Phase:
-        dims = self.dims if binding else [c for c in self.dims if c != RES]
-        key = (p, option.name if option else None, 0 if p == DRAFT else g, budget, len(dims))
+    def host_channels(self, n: int) -> int:
+        return self.channels if self.striped else self.channels - n
+
+    def binding(self, x: _Design) -> dict[Phase, list[int]]:
+        """Per phase, the capacity keys its front needs: load where the first
+        channel of a range can overflow, −bytes where the host data's share
+        decides it (or whether the host data fits at all)."""
+        phases = self.inst.phases(x.g)
+        total = self.total(x.g)
+        most = {p: _most_load(self.tables.work(p, x.g), x.d if p == DRAFT and self.partition else
+                              (x.t if self.partition else x.n), self.inst.design_space.channel_counts)
+                for p in phases}
+        host_share = total / self.host_channels(x.n) if self.host_channels(x.n) else math.inf
+        if self.striped:
+            if self.partition:
+                load = {p: most[p] + host_share > self.cap for p in phases}
+            else:
+                load = dict.fromkeys(phases, sum(most.values()) + host_share > self.cap)
+            neg = dict.fromkeys(phases, any(load.values()))
+        else:   # PIM channels hold PIM data only; the fronts drop rows over a channel, so load is a key
+            # wherever tiers can stack past it (else a faster, fuller row could hide a slower one that fits)
+            load = {p: most[p] > self.cap for p in phases} if self.partition else \
+                dict.fromkeys(phases, sum(most.values()) > self.cap)
+            neg = dict.fromkeys(phases, host_share > self.cap)
+        return {p: [LOAD] * load[p] + [NEG] * neg[p] for p in phases}
+
+    def phase(self, p: Phase, x: _Design, budget: int, extra: list[int]) -> _Phase:
+        dims = self.dims + extra
+        host_channels = self.host_channels(x.n if x.option else 0)
+        key = (p, x.option.name if x.option else None, 0 if p == DRAFT else x.g, budget, host_channels, x.n,
+               tuple(dims))
         if key not in self.fronts:
             if self.deadline is not None and time.perf_counter() > self.deadline:
                 raise _OutOfTime
-            ph = _Phase(self.tables.table(p, option, g), self.tables.work(p, g), budget, cap=self.cap,
-                        devices=self.inst.system.devices, static=self.inst.system.host.static_power,
-                        dims=dims, deadline=self.deadline)
+            static = self.inst.system.static_power(x.option, x.n)
+            ph = _Phase(self.tables.table(p, x.option, x.g, x.n), self.tables.work(p, x.g), budget, cap=self.cap,
+                        devices=self.inst.system.devices, static=static, dims=dims, deadline=self.deadline)
             self.fronts[key] = ph
             self.work_units += ph.work_units
         return self.fronts[key]
@@ -394,16 +467,17 @@ class _Run:
         both are upper bounds."""
         ds = self.inst.design_space
         per_phase: dict[tuple, tuple[float, int]] = {}
-        weight = _THREE_KEY_WEIGHT if len(self.dims) == 3 else 1
+        weight = _THREE_KEY_WEIGHT if len(self.dims) >= 2 else 1
         work, mappings = 0.0, 0
-        for option, _n, g, d, t in self.architectures():
+        for x in self.architectures():
             count = 1
-            for p in self.inst.phases(g):
-                budget = d if p == DRAFT else t
-                engines = 1 + (sum(1 for k in ds.channel_counts if k <= budget) if option else 0)
-                key = (p, option.name if option else None, 0 if p == DRAFT else g, budget)
+            for p in self.inst.phases(x.g):
+                budget = x.d if p == DRAFT else x.t
+                engines = 1 + (sum(1 for k in ds.channel_counts if k <= budget) if x.option else 0)
+                key = (p, x.option.name if x.option else None, 0 if p == DRAFT else x.g, budget)
                 if key not in per_phase:
-                    dag = Dag(self.tables.work(p, g))
+                    dag = Dag(self.tables.work(p, x.g))
+
                     def per_tier(a: int, engines: int = engines) -> int:
                         return engines ** bin(a).count("1")
 
@@ -416,32 +490,35 @@ class _Run:
 
     def search(self) -> None:
         """Score every design; keeps the first strictly best in ``best``."""
-        for option, n, g, d, t in self.architectures():
+        for x in self.architectures():
             self.designs += 1
-            binding = self.binding(g, n, d, t)
-            verify = self.phase(VERIFY, option, g, t, binding[VERIFY])
-            draft = self.phase(DRAFT, option, g, d, binding[DRAFT]) if DRAFT in binding else None
-            found = self.pair(draft, verify, g, n)
+            extra = self.binding(x)
+            verify = self.phase(VERIFY, x, x.t, extra[VERIFY])
+            draft = self.phase(DRAFT, x, x.d, extra[DRAFT]) if DRAFT in extra else None
+            found = self.pair(draft, verify, x)
             if found is None or found[0] >= self.best.objective:
                 continue
             obj, draft_row, verify_row = found
-            phases = {VERIFY: verify.placements(verify_row)}
+            phases = {VERIFY: verify.placements(verify_row, x.d if self.partition else 0)}
             if draft is not None:
-                phases[DRAFT] = draft.placements(draft_row)
-            arch = Architecture(option.name if option else None, n, d, t, g)
+                phases[DRAFT] = draft.placements(draft_row, 0)
+            arch = Architecture(x.option.name if x.option else None, x.n, x.d, x.t, x.g)
             self.best = _Best(obj, Mapping(arch, phases))
 
-    def pair(self, draft: _Phase | None, verify: _Phase, g: int, n: int) -> tuple[float, int, int] | None:
+    def pair(self, draft: _Phase | None, verify: _Phase, x: _Design) -> tuple[float, int, int] | None:
         """The best (objective, draft row, verify row) over every pair of front
-        rows that meets the shared capacity and the latency bound, or None.
+        rows that meets the capacity rules and the latency bound, or None.
         The objective is s/token (latency, throughput) or J/token (energy)."""
         inst = self.inst
-        e_tok = inst.expected_tokens(g)
+        e_tok = inst.expected_tokens(x.g)
         V = verify.front.keys
-        D = draft.front.keys if draft is not None else np.zeros((1, 3))
-        steps = g if draft is not None else 0
+        D = draft.front.keys if draft is not None else np.zeros((1, NKEYS))
+        steps = x.g if draft is not None else 0
         col = COST if self.energy else TIME
         scale = inst.workload.batch * e_tok if self.energy else e_tok
+        total = self.total(x.g)
+        limit = self.cap * (1 + CAPACITY_RTOL)
+        host_channels = self.host_channels(x.n if x.option else 0)
         best = None
         chunk = max(1, _PAIR_CHUNK // max(1, len(V)))
         for lo in range(0, len(D), chunk):
@@ -449,9 +526,16 @@ class _Run:
                 raise _OutOfTime
             d = D[lo:lo + chunk]
             value = (steps * d[:, None, col] + V[None, :, col]) / scale
-            ok = np.ones(value.shape, dtype=bool)
-            if not self.partition:
-                ok &= d[:, None, RES] + V[None, :, RES] <= n * self.cap * (1 + CAPACITY_RTOL)
+            host_data = total + d[:, None, NEG] + V[None, :, NEG]        # NEG is −bytes in PIM
+            ok = host_data <= host_channels * limit
+            if self.striped:
+                share = host_data / self.channels
+                if self.partition:
+                    ok &= (d[:, None, LOAD] + share <= limit) & (V[None, :, LOAD] + share <= limit)
+                else:
+                    ok &= d[:, None, LOAD] + V[None, :, LOAD] + share <= limit
+            elif not self.partition:
+                ok &= d[:, None, LOAD] + V[None, :, LOAD] <= limit
             if self.bound is not None:
                 ok &= (steps * d[:, None, TIME] + V[None, :, TIME]) / e_tok <= self.bound * (1 + _TOL)
             value = np.where(ok, value, np.inf)
@@ -461,6 +545,10 @@ class _Run:
         return best
 
 
-def _most_resident(work: PhaseWorkload) -> float:
-    """Bytes a phase keeps in PIM with every operator there."""
-    return work.layers * sum(o.resident_bytes for o in work.layer_ops) + work.head.resident_bytes
+def _most_load(work: PhaseWorkload, budget: int, counts: tuple[int, ...]) -> float:
+    """The most a phase can put on one channel of its range: every operator
+    on its smallest group within the budget, all tiers stacked."""
+    smallest = min((k for k in counts if k <= budget), default=None)
+    if smallest is None:
+        return 0.0
+    return (work.layers * sum(o.resident_bytes for o in work.layer_ops) + work.head.resident_bytes) / smallest

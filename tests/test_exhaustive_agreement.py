@@ -43,7 +43,7 @@ from specpim.costs.tables import InstanceTables
 from specpim.evaluation.evaluator import evaluate
 from specpim.problem.instance import Instance, Objective
 from specpim.problem.mapping import HOST, Architecture, Mapping, Placement
-from specpim.solvers.exhaustive import COST, RES, TIME, Dag, ExhaustiveSolver, _Run, pareto
+from specpim.solvers.exhaustive import COST, LOAD, NEG, TIME, Dag, ExhaustiveSolver, _Design, _Run, pareto
 
 SHIPPED = sorted(INSTANCES.glob("*.yaml"))
 RTOL = 1e-6
@@ -121,58 +121,74 @@ def test_tiering_walk_counts_every_ordered_tiering(gated):
     assert Dag(work).count(lambda tier: 1) == orders
 
 
-def _brute_force_phase(inst, tables, option, budget: int) -> np.ndarray:
-    """(step time, cost, resident bytes) of every mapping of the verify phase
-    with ``budget`` channels, by plain enumeration: every valid partition into
-    tiers × every engine per operator; mappings breaking a rule are dropped."""
+def _brute_force_phase(inst, tables, option, n: int, budget: int) -> np.ndarray:
+    """(step time, cost, first-channel load, −bytes in PIM) of every mapping of
+    the verify phase with ``budget`` of ``n`` PIM channels, by plain
+    enumeration: every valid partition into tiers × every engine per
+    operator; mappings breaking a rule are dropped."""
     g = min(inst.draft_lens)
-    table, work = tables.table(Phase.VERIFY, option, g), tables.work(Phase.VERIFY, g)
+    table, work = tables.table(Phase.VERIFY, option, g, n), tables.work(Phase.VERIFY, g)
     cap = inst.system.memory.channel_capacity * 1e9
     names = [o.name for o in work.layer_ops]
     engines = [0] + [int(k) for k in table.channels if k <= budget]
-    L, dev, static = work.layers, inst.system.devices, inst.system.host.static_power
+    L, dev = work.layers, inst.system.devices
+    static = inst.system.static_power(option, n)
     grid = np.array(list(itertools.product(engines, repeat=len(work.all_ops))))      # mappings × operators
     on = grid > 0
     col = np.where(on, np.searchsorted(table.channels, grid), 0)
     ops = np.arange(len(work.all_ops))
     t = np.where(on, table.pim_time[ops, col], table.host_time)
+    busy = np.where(on, table.pim_host[ops, col], table.host_time)
+    stream = np.where(on, 0.0, table.host_stream)
     e = np.where(on, table.pim_energy[ops, col], table.host_energy)
-    res = np.array([o.resident_bytes for o in work.all_ops])
-    ok = ~(on & (res > grid * cap * (1 + 1e-9))).any(axis=1)
-    resident = L * (on[:, :-1] * res[:-1]).sum(axis=1) + on[:, -1] * res[-1]
-    ok &= resident <= budget * cap * (1 + 1e-9)
+    mult = np.array([L] * len(work.layer_ops) + [1])
+    total = mult * np.array([o.resident_bytes for o in work.all_ops])
+    per_channel = np.where(on, total / np.maximum(grid, 1), 0.0)
+    ok = ~(on & (total > grid * cap * (1 + 1e-9))).any(axis=1)      # all layers fit the group
+    pim_bytes = (on * total).sum(axis=1)
     energy = dev * (L * (e[:, :-1].sum(axis=1) + table.layer_const_energy) + e[:, -1] + table.step_const_energy)
     out = []
     for part, _ in valid_partitions(work.graph()):
         layer = np.zeros(len(grid))
+        load = per_channel[:, -1].copy()
         fits = ok.copy()
         for tier in part:
             idx = [names.index(n) for n in tier]
-            layer += np.maximum(np.where(on[:, idx], t[:, idx], 0).max(axis=1),
-                                np.where(on[:, idx], 0, t[:, idx]).sum(axis=1))
+            any_on = on[:, idx].any(axis=1)
+            channel = np.where(on[:, idx], t[:, idx], 0).max(axis=1)
+            if table.contended:
+                channel = channel + np.where(any_on, stream[:, idx].sum(axis=1), 0.0)
+            layer += np.maximum(busy[:, idx].sum(axis=1), channel)
+            load += per_channel[:, idx].max(axis=1)
             fits &= grid[:, idx].sum(axis=1) <= budget
+        fits &= load <= cap * (1 + 1e-9)
         step = L * (layer + table.layer_const_time) + t[:, -1] + table.step_const_time
-        out.append(np.stack([step, energy + dev * static * step, resident], axis=1)[fits])
+        out.append(np.stack([step, energy + dev * static * step, load, -pim_bytes], axis=1)[fits])
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize("dims", [[TIME, RES], [COST, RES], [TIME, COST, RES]], ids=["time", "cost", "both"])
-def test_phase_front_matches_brute_force(dims):
+@pytest.mark.parametrize("memory_model", ["striped", "partitioned"])
+@pytest.mark.parametrize("dims", [[TIME, LOAD, NEG], [COST, LOAD, NEG], [TIME, COST, LOAD, NEG]],
+                         ids=["time", "cost", "both"])
+def test_phase_front_matches_brute_force(dims, memory_model):
     # Plain FFN, step 4: three engines per operator, 3^9 engine choices per tiering;
     # the PIM capacity binds.
     data = yaml.safe_load(yaml.safe_dump(TINY))
     data["target"].update(gated_ffn=False, layers=2)
     data["system"]["host"]["static_power"] = 20.0
+    data["system"]["memory_model"] = memory_model
     data["design_space"].update(channel_step=4, pim_channels=[4, 8])
-    data["system"]["memory"]["channel_capacity"] = memory_need(data) * 1.3 / 8 / 1e9
+    data["system"]["memory"]["channels_per_stack"] = 12
+    data["system"]["memory"]["channel_capacity"] = memory_need(data) * 1.3 / 12 / 1e9
     inst = specpim.load_instance(data)
     tables = InstanceTables(inst, RooflineCostModel())
     option, g = inst.system.pim_option("bank"), min(inst.draft_lens)
-    brute = _brute_force_phase(inst, tables, option, 8)
-    assert (brute[:, RES] > 0).any() and len(brute) > 10_000
+    brute = _brute_force_phase(inst, tables, option, 8, 8)
+    assert (brute[:, LOAD] > 0).any() and len(brute) > 10_000
     run = _Run(inst, tables, None)
-    run.dims = dims
-    phase = run.phase(Phase.VERIFY, option, g, 8, binding=True)
+    run.dims = [d for d in dims if d in (TIME, COST)]
+    design = _Design(option, 8, g, 0, 8)
+    phase = run.phase(Phase.VERIFY, design, 8, [d for d in dims if d not in (TIME, COST)])
     front = phase.front.keys
     # Every mapping is weakly dominated by a front row (up to rounding) ...
     slack = 1e-12 * np.abs(brute).max(axis=0)[dims]
@@ -184,13 +200,19 @@ def test_phase_front_matches_brute_force(dims):
     draft = tables.work(Phase.DRAFT, g)
     host = {o.name: Placement(HOST, 0, i) for i, o in enumerate(draft.layer_ops)}
     host[draft.head.name] = Placement(HOST, 0, None)
+    static = inst.system.static_power(option, 8)
     for row in range(len(front)):
-        mapping = Mapping(Architecture("bank", 8, 0, 8, g), {Phase.DRAFT: host, Phase.VERIFY: phase.placements(row)})
-        m = evaluate(inst, mapping, tables=tables).phases[Phase.VERIFY]
-        cost = m.step_energy + inst.system.devices * inst.system.host.static_power * m.step_time
+        mapping = Mapping(Architecture("bank", 8, 0, 8, g),
+                          {Phase.DRAFT: host, Phase.VERIFY: phase.placements(row, 0)})
+        try:
+            m = evaluate(inst, mapping).phases[Phase.VERIFY]
+        except InstanceError as exc:   # a row can need the other phase's data moved to PIM to fit
+            assert "over capacity" in str(exc)
+            continue
+        cost = m.step_energy + inst.system.devices * static * m.step_time
         assert math.isclose(m.step_time, front[row, TIME], rel_tol=1e-9)
         assert math.isclose(cost, front[row, COST], rel_tol=1e-9)
-        assert math.isclose(m.pim_resident_bytes, front[row, RES], rel_tol=1e-9)
+        assert math.isclose(m.pim_resident_bytes, -front[row, NEG], rel_tol=1e-9)
 
 
 # -- refusal and time limit ---------------------------------------------------------

@@ -3,9 +3,9 @@
 Every quantity is per device: with tensor parallelism over ``devices``
 devices, column-parallel layers (Q, K, V, FFN up/gate, LM head) split their
 output columns, row-parallel layers (O, FFN down) split their input rows and
-attention splits its KV heads.  Element-wise operators (norms, softmax,
-residual adds, activation functions) fuse into the host-side merge and cost
-nothing here.
+attention splits its KV heads.  Element-wise operations (norms, softmax,
+residual adds, activation functions) always run on the host; their kernels
+are listed in workload/elementwise.py.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from specpim.core.enums import Phase
 
+from .elementwise import ElementwiseOp, layer_elementwise, softmax_on_host, step_elementwise
 from .models import ModelConfig
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class Operator:
     act_out_bytes: float
     resident_bytes: float
     broadcast_input: bool
+    softmax_first: bool = False     # the attention softmax runs between this operator and its input
 
     @property
     def flops(self) -> float:
@@ -81,6 +83,10 @@ class PhaseWorkload:
     ``layer_ops`` run once per layer, in the order of ``edges`` (a DAG over
     their names); ``head`` runs once per step.  ``allreduce_bytes`` is the
     activation size all-reduced twice per layer under tensor parallelism.
+    ``layer_elementwise`` and ``step_elementwise`` are the host's element-wise
+    work per layer and per step (workload/elementwise.py); ``softmax`` is what
+    the host runs between QKᵀ and score·V when score·V is offloaded to PIM
+    units without a softmax unit.
     """
 
     phase: Phase
@@ -92,6 +98,14 @@ class PhaseWorkload:
     edges: tuple[tuple[str, str], ...]
     allreduce_bytes: float
     gather_bytes: float
+    layer_elementwise: tuple[ElementwiseOp, ...] = ()
+    step_elementwise: tuple[ElementwiseOp, ...] = ()
+    softmax: ElementwiseOp | None = None
+
+    @property
+    def resident_bytes(self) -> float:
+        """Bytes of every operator of the model on one device: all layers and the LM head."""
+        return self.layers * sum(o.resident_bytes for o in self.layer_ops) + self.head.resident_bytes
 
     def op(self, name: str) -> Operator:
         for o in self.all_ops:
@@ -124,12 +138,12 @@ def _fc(name: str, rows: float, k: float, n: float, dt: int) -> Operator:
 
 
 def _attention(name: str, groups: float, m: float, k: float, n: float, cache_bytes: float,
-               resident_cache_bytes: float, dt: int) -> Operator:
+               resident_cache_bytes: float, dt: int, softmax_first: bool = False) -> Operator:
     return Operator(
         name=name, kind=ATTENTION, batch=groups, m=m, k=k, n=n,
         weight_bytes=0.0, kv_bytes=cache_bytes,
         act_in_bytes=groups * m * k * dt, act_out_bytes=groups * m * n * dt,
-        resident_bytes=resident_cache_bytes, broadcast_input=False,
+        resident_bytes=resident_cache_bytes, broadcast_input=False, softmax_first=softmax_first,
     )
 
 
@@ -159,7 +173,7 @@ def phase_workload(phase: Phase, model: ModelConfig, *, batch: int, tokens: int,
         _fc("k", rows, h, kv_dim / d, dt),
         _fc("v", rows, h, kv_dim / d, dt),
         _attention("score", groups, q_per_kv, hd, context, cache, resident_cache, dt),
-        _attention("context", groups, q_per_kv, context, hd, cache, resident_cache, dt),
+        _attention("context", groups, q_per_kv, context, hd, cache, resident_cache, dt, softmax_first=True),
         _fc("o", rows, h / d, h, dt),
         _fc("ffn_up", rows, h, model.ffn / d, dt),
     ]
@@ -171,4 +185,7 @@ def phase_workload(phase: Phase, model: ModelConfig, *, batch: int, tokens: int,
         phase=phase, model=model, tokens=tokens, layers=model.layers,
         layer_ops=tuple(ops), head=head, edges=layer_edges(model.gated_ffn),
         allreduce_bytes=rows * h * dt, gather_bytes=rows * model.vocab * dt,
+        layer_elementwise=layer_elementwise(model, batch=batch, tokens=tokens, devices=devices),
+        step_elementwise=step_elementwise(model, batch=batch, tokens=tokens),
+        softmax=softmax_on_host(model, elements=groups * q_per_kv * context, tokens=tokens),
     )

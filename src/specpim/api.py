@@ -150,7 +150,7 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     metrics = None
     objective = None
     if res.mapping is not None:
-        metrics = _evaluate(inst, res.mapping, tables=tables)
+        metrics = _evaluate(inst, res.mapping, model)
         solver_value = metrics.latency_per_token if inst.objective.metric in (Metric.LATENCY, Metric.THROUGHPUT) \
             else metrics.energy_per_token
         if abs(res.objective - solver_value) > CROSS_CHECK_RTOL * abs(solver_value):

@@ -118,7 +118,10 @@ def _pim(rng: np.random.Generator, name: str, granularity: str, bandwidth: tuple
     bw = _real(rng, *bandwidth)
     return {"name": name, "granularity": granularity, "internal_bandwidth": bw,
             "peak_flops": bw * float(rng.choice([0.25, 1.0, 4.0])), "area": _real(rng, *area),
-            "energy_per_bit": _real(rng, 0.3, 3.5), "energy_per_flop": _real(rng, 0.05, 0.5)}
+            "energy_per_bit": _real(rng, 0.3, 3.5), "energy_per_flop": _real(rng, 0.05, 0.5),
+            "offload_overhead": float(rng.choice([0.0, 0.05, 0.4, 2.0])),
+            "softmax": str(rng.choice(["host", "pim"])),
+            "static_power": float(rng.choice([0.0, 0.0, 0.2]))}
 
 
 def memory_need(data: dict) -> float:
@@ -127,12 +130,7 @@ def memory_need(data: dict) -> float:
     probe["system"]["memory"]["channel_capacity"] = 1e6
     inst = specpim.load_instance(probe)
     g = max(inst.draft_lens)
-    total = 0.0
-    for p in inst.phases(g):
-        work = inst.phase(p, g)
-        kv = sum(o.resident_bytes for o in work.layer_ops if o.kind == OpKind.ATTENTION) * work.layers
-        total += work.model.weight_bytes / inst.system.devices + kv
-    return total
+    return inst.memory_need(g)
 
 
 def host_latency(inst) -> float:
@@ -142,7 +140,7 @@ def host_latency(inst) -> float:
     g = min(inst.draft_lens)
     it = 0.0
     for p in inst.phases(g):
-        t, w = tables.table(p, None, g), tables.work(p, g)
+        t, w = tables.table(p, None, g, 0), tables.work(p, g)
         step = w.layers * (t.host_time[:-1].sum() + t.layer_const_time) + t.host_time[-1] + t.step_const_time
         it += step * (g if p == Phase.DRAFT else 1)
     return it / inst.expected_tokens(g)
@@ -165,8 +163,15 @@ def random_instance(seed: int) -> dict:
         system.update(link_bandwidth=_real(rng, 10, 300), link_latency=_real(rng, 0, 5),
                       link_energy_per_bit=_real(rng, 0, 10))
     system["host"].update(peak_flops=_real(rng, 2, 50), energy_per_flop=_real(rng, 0.1, 1.0),
-                          static_power=float(rng.choice([0.0, 5.0, 50.0])))
+                          static_power=float(rng.choice([0.0, 5.0, 50.0])),
+                          fc_kernel_overhead=float(rng.choice([0.0, 1.0, 5.0])),
+                          attention_kernel_overhead=float(rng.choice([0.0, 3.0])),
+                          elementwise_kernel_overhead=float(rng.choice([0.0, 2.0])),
+                          elementwise_bandwidth_efficiency=_real(rng, 0.3, 1.0),
+                          elementwise_kernels=str(rng.choice(["eager", "fused", "none"])))
     system["memory"]["channel_bandwidth"] = _real(rng, 20, 60)
+    system["memory"]["static_power"] = float(rng.choice([0.0, 0.05]))
+    system["memory_model"] = str(rng.choice(["striped", "striped", "partitioned"]))
     system["pim_options"] = [_pim(rng, "bank", "bank", (300, 700), (1, 6)),
                              _pim(rng, "bankgroup", "bank_group", (100, 300), (0.5, 2)),
                              _pim(rng, "bufferdie", "buffer_die", (30, 60), (0.1, 0.5))]

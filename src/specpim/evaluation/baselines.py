@@ -11,16 +11,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from specpim.core.enums import Engine, Metric, Phase
 from specpim.core.errors import InstanceError
 from specpim.costs.protocol import CostModel
-from specpim.costs.tables import InstanceTables
 from specpim.problem.instance import Instance
 from specpim.problem.mapping import Architecture, Mapping, Placement
-from specpim.workload.operators import OpKind
+from specpim.workload.operators import Operator, OpKind
 from specpim.workload.speculation import Speculation
 
 from .evaluator import Metrics, evaluate
@@ -48,26 +48,31 @@ class Baseline:
                 "reason": self.reason}
 
 
-def _fixed_mapping(inst: Instance, arch: Architecture, on_pim) -> Mapping:
+def _fixed_mapping(inst: Instance, arch: Architecture, on_pim: Callable[[Operator], bool]) -> Mapping:
+    """One operator per tier; ``on_pim`` operators on every PIM channel of their model."""
     phases = {}
+    partition = inst.design_space.partitioned
     for p in inst.phases(arch.draft_len):
         work = inst.phase(p, arch.draft_len)
-        budget = arch.draft_channels if p == Phase.DRAFT else arch.target_channels
+        budget = (arch.draft_channels if p == Phase.DRAFT else arch.target_channels) if partition \
+            else arch.pim_channels
+        start = arch.draft_channels if partition and p == Phase.VERIFY else 0
         ops = {}
         for tier, op in enumerate(work.layer_ops):
             pim = on_pim(op) and budget > 0
-            ops[op.name] = Placement(Engine.PIM if pim else Engine.HOST, budget if pim else 0, tier)
+            ops[op.name] = Placement(Engine.PIM, budget, tier, start) if pim else Placement(Engine.HOST, 0, tier)
         ops[work.head.name] = Placement(Engine.HOST, 0, None)
         phases[p] = ops
     return Mapping(arch, phases)
 
 
-def _best(inst: Instance, tables: InstanceTables, candidates) -> tuple[Metrics | None, Mapping | None, str | None]:
+def _best(inst: Instance, model: CostModel, candidates: Iterable[Mapping]) -> tuple[Metrics | None, Mapping | None,
+                                                                                    str | None]:
     best: tuple[Metrics, Mapping] | None = None
     reason = None
     for mapping in candidates:
         try:
-            m = evaluate(inst, mapping, tables=tables)
+            m = evaluate(inst, mapping, model)
         except InstanceError as exc:
             reason = str(exc)
             continue
@@ -83,11 +88,11 @@ def _score(m: Metrics) -> float:
     return -m.objective if m.metric == Metric.THROUGHPUT else m.objective
 
 
-def _attacc_candidates(inst: Instance):
+def _attacc_candidates(inst: Instance) -> Iterator[Mapping]:
     ds = inst.design_space
     for name in ds.pim_options:
         option = inst.system.pim_option(name)
-        for n in ds.allowed_counts(option):
+        for n in ds.allowed_counts(option, inst.system):
             for g in inst.draft_lens:
                 # AttAcc offloads the target's attention: the target keeps PIM channels.
                 for d, t in (s for s in ds.splits(n, inst.speculative) if s[1] > 0):
@@ -98,13 +103,12 @@ def compute_baselines(inst: Instance, cost_model: CostModel) -> dict[str, Baseli
     ar = replace(inst, draft=None, speculation=Speculation((0,), 1.0),
                  design_space=replace(inst.design_space, include_no_pim=True))
     sd = replace(inst, design_space=replace(inst.design_space, include_no_pim=True))
-    ar_tables, sd_tables = InstanceTables(ar, cost_model), InstanceTables(sd, cost_model)
     host_only = lambda i, g: _fixed_mapping(i, Architecture(None, 0, 0, 0, g), lambda op: False)
-    runs = {"host_ar": _best(ar, ar_tables, [host_only(ar, 0)])}
+    runs = {"host_ar": _best(ar, cost_model, [host_only(ar, 0)])}
     if inst.speculative:
-        runs["host_sd"] = _best(sd, sd_tables, [host_only(sd, g) for g in sd.draft_lens])
+        runs["host_sd"] = _best(sd, cost_model, [host_only(sd, g) for g in sd.draft_lens])
     if inst.design_space.pim_options:
-        runs["attacc_ar"] = _best(ar, ar_tables, _attacc_candidates(ar))
+        runs["attacc_ar"] = _best(ar, cost_model, _attacc_candidates(ar))
         if inst.speculative:
-            runs["attacc_sd"] = _best(sd, sd_tables, _attacc_candidates(sd))
+            runs["attacc_sd"] = _best(sd, cost_model, _attacc_candidates(sd))
     return {k: Baseline(k, DESCRIPTIONS[k], m, mp, r) for k, (m, mp, r) in runs.items()}

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from specpim.core.enums import Allocation
+from specpim.core.enums import Allocation, MemoryModel
 from specpim.core.tolerances import AREA_RTOL, CAPACITY_RTOL
-from specpim.hardware.devices import Memory, PimOption
+from specpim.hardware.devices import Memory, PimOption, System
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,18 @@ class DesignSpace:
         """Whether ``channels`` PIM channels of ``option`` fit the area budget."""
         return self.area_budget is None or channels * option.area <= self.area_budget * (1 + AREA_RTOL)
 
-    def allowed_counts(self, option: PimOption | None) -> tuple[int, ...]:
-        """PIM channel counts the space allows for ``option`` (``(0,)`` without PIM)."""
+    def allowed_counts(self, option: PimOption | None, system: System | None = None) -> tuple[int, ...]:
+        """PIM channel counts the space allows for ``option`` (``(0,)`` without PIM).
+
+        When host data lives only in the channels without PIM, a design
+        with every channel in PIM leaves the host no memory, so it is not one.
+        """
         if option is None:
             return (0,)
-        return tuple(n for n in self.pim_channels if self.within_area(option, n))
+        top = system.memory.channels if system is not None else None
+        partitioned = system is not None and system.memory_model == MemoryModel.PARTITIONED
+        return tuple(n for n in self.pim_channels
+                     if self.within_area(option, n) and not (partitioned and n >= (top or 0)))
 
     # -- allocation ---------------------------------------------------------
     def shares(self, channels: int) -> tuple[int, ...]:
@@ -76,6 +83,27 @@ class DesignSpace:
         return tuple((d, channels - d) for d in self.shares(channels))
 
 
+# -- where PIM groups sit ----------------------------------------------------------
+
+def canonical_layout(members: list[tuple[str, int, float]], start: int) -> dict[str, int]:
+    """The solver's placement of one tier's PIM groups: consecutive channels
+    from ``start`` (the first channel of the model's range), the group with
+    the most bytes per channel first (ties in member order).
+
+    ``members`` holds (operator, channels, bytes per channel); the result is
+    each operator's first channel.  Laid out this way in every tier, no
+    channel of a model's range holds more than its first channel, which holds
+    Σ over tiers of the tier's heaviest bytes per channel: the MILP's
+    capacity row (docs/formulation.md §3).  A balanced layout could fit
+    more; the evaluator accepts any layout a mapping gives.
+    """
+    first, at = {}, start
+    for name, k, _ in sorted(members, key=lambda m: -m[2]):
+        first[name] = at
+        at += k
+    return first
+
+
 # -- memory --------------------------------------------------------------------
 
 def channel_bytes(memory: Memory) -> float:
@@ -93,4 +121,4 @@ def fits_channels(resident: float, channels: int, memory: Memory) -> bool:
     return fits(resident, channels * memory.channel_capacity_bytes)
 
 
-__all__ = ["DesignSpace", "channel_bytes", "fits", "fits_channels"]
+__all__ = ["DesignSpace", "canonical_layout", "channel_bytes", "fits", "fits_channels"]

@@ -17,19 +17,28 @@ from typing import Any
 
 import yaml
 
-from specpim.core.enums import Allocation, Metric
+from specpim.core.enums import Allocation, MemoryModel, Metric
 from specpim.core.errors import InstanceError
 from specpim.hardware import catalog
-from specpim.hardware.devices import Host, Memory, PimOption, System
+from specpim.hardware.devices import ElementwiseKernels, Host, Memory, PimOption, SoftmaxSite, System
 from specpim.workload.models import ModelConfig, model_from_hf_config, model_preset, model_presets
 from specpim.workload.speculation import Speculation
 
 from .design_space import DesignSpace
 from .instance import Instance, Objective, Workload
-from .schema import INSTANCE, MODEL_FIELDS
+from .schema import HOST_FILE, INSTANCE, MODEL_FIELDS
 from .validation import MAGNITUDE, SchemaValidator, check_size, found
 
 _INSTANCE_SCHEMA = SchemaValidator(INSTANCE, "an instance must be a mapping of fields")
+_HOST_FILE_SCHEMA = SchemaValidator(HOST_FILE, "a host file must be a mapping of fields")
+
+
+def host_from_fields(fields: dict[str, Any], default_name: str = "host") -> Host:
+    """A Host from the (already validated) fields of ``system.host`` or a host file."""
+    values = {"name": default_name, **fields}
+    if "elementwise_kernels" in values:
+        values["elementwise_kernels"] = ElementwiseKernels(values["elementwise_kernels"])
+    return Host(**values)
 
 # Channel-group sizes per design (largest PIM channel count / channel_step);
 # the MILP grows with their square, and realistic spaces use tens.
@@ -211,6 +220,8 @@ class _Builder:
         if dup:
             raise self.fail("system.pim_options", f"the PIM option name {dup!r} appears twice")
         fields = {k: spec[k] for k in ("devices", "link_bandwidth", "link_latency", "link_energy_per_bit") if k in spec}
+        if "memory_model" in spec:
+            fields["memory_model"] = MemoryModel(spec["memory_model"])
         if base is not None:
             return replace(base, host=host, memory=memory, pim_options=pims, name=spec.get("name", base.name), **fields)
         fields.setdefault("devices", 1)
@@ -222,12 +233,26 @@ class _Builder:
         value = spec[key]
         if isinstance(value, str):
             return self.preset(f"system.{key}", table, kind, value)
+        if key == "host":
+            if "file" in value:
+                return self.host_file(value["file"])
+            return host_from_fields(value)
         return cls(**{"name": key, **value})
+
+    def host_file(self, ref: str) -> Host:
+        """A host preset file: the fields of ``system.host``, validated the same way."""
+        path = self.resolve(ref)
+        data = read_yaml(path)
+        _HOST_FILE_SCHEMA.validate(data, str(path))
+        return host_from_fields(data, default_name=path.stem)
 
     def pim(self, i: int, value) -> PimOption:
         if isinstance(value, str):
             return self.preset(f"system.pim_options[{i}]", catalog.PIM_OPTIONS, "PIM option preset", value)
-        return PimOption(**{"granularity": "custom", **value})
+        fields = {"granularity": "custom", **value}
+        if "softmax" in fields:
+            fields["softmax"] = SoftmaxSite(fields["softmax"])
+        return PimOption(**fields)
 
     def speculation(self, has_draft: bool) -> Speculation:
         spec = self.data.get("speculation")

@@ -43,15 +43,26 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one operator runs: engine, PIM channel-group size, and tier
-    (``None`` for the LM head, which runs once per step after the layers)."""
+    """Where one operator runs: engine, PIM channel-group size, tier (``None``
+    for the LM head, which runs once per step after the layers) and, on PIM,
+    the first of the consecutive physical channels (per device, 0-based) that
+    hold all its layers and compute it."""
 
     engine: Engine
     channels: int = 0
     tier: int | None = None
+    first_channel: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"engine": str(self.engine), "channels": self.channels, "tier": self.tier}
+        return {"engine": str(self.engine), "channels": self.channels, "tier": self.tier,
+                "first_channel": self.first_channel}
+
+    @property
+    def channel_range(self) -> range:
+        """The physical channels of a PIM placement (empty on the host or without a first channel)."""
+        if self.engine != Engine.PIM or self.first_channel is None:
+            return range(0)
+        return range(self.first_channel, self.first_channel + self.channels)
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,8 @@ class Mapping:
         a = data["architecture"]
         arch = Architecture(a.get("pim_option"), a["pim_channels"], a["draft_channels"], a["target_channels"],
                             a["draft_len"])
-        phases = {Phase(phase): {name: Placement(Engine(pl["engine"]), pl.get("channels") or 0, pl.get("tier"))
+        phases = {Phase(phase): {name: Placement(Engine(pl["engine"]), pl.get("channels") or 0, pl.get("tier"),
+                                                 pl.get("first_channel"))
                                  for name, pl in ops.items()}
                   for phase, ops in data["phases"].items()}
         return cls(architecture=arch, phases=phases)

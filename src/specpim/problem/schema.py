@@ -57,13 +57,35 @@ MODEL = _preset_or({
     "description": "a preset, a Hugging Face config, or explicit fields",
 }, "a decoder-only transformer")
 
-HOST = _preset_or(_obj({
+HOST_FIELDS = {
     "name": {"type": "string", "description": "label"},
-    "peak_flops": _num("peak dense FP16 compute", "TFLOP/s", exclusive=0),
-    "compute_efficiency": _num("achievable fraction of peak compute", "fraction", exclusive=0, maximum=1),
+    "peak_flops": _num("peak dense FP16/BF16 compute", "TFLOP/s", exclusive=0),
+    "compute_efficiency": _num("achievable fraction of peak compute in fp16 GEMMs", "fraction", exclusive=0,
+                               maximum=1),
+    "compute_efficiency_bf16": _num("achievable fraction of peak compute in bf16 GEMMs (default: as fp16)",
+                                    "fraction", exclusive=0, maximum=1),
+    "fc_kernel_overhead": _num("fixed time of one weight GEMM/GEMV kernel", "µs", minimum=0, maximum=1e4),
+    "attention_kernel_overhead": _num("fixed time of one attention GEMM kernel", "µs", minimum=0, maximum=1e4),
+    "elementwise_kernel_overhead": _num("fixed time of one element-wise kernel", "µs", minimum=0, maximum=1e4),
+    "elementwise_bandwidth_efficiency": _num("fraction of peak memory bandwidth element-wise kernels reach",
+                                             "fraction", exclusive=0, maximum=1),
+    "elementwise_kernels": {"enum": ["eager", "fused", "none"],
+                            "description": "element-wise kernels: one per PyTorch primitive (eager), one per "
+                                           "operation (fused), or not charged (none)"},
     "energy_per_flop": _num("host compute energy", "pJ/FLOP", minimum=0),
-    "static_power": _num("static power charged over the whole iteration", "W", minimum=0),
-}, ["peak_flops"]), "the host processor (xPU)")
+    "static_power": _num("static power of the host, charged over the whole iteration", "W", minimum=0,
+                         maximum=1e4),
+    "source": {"type": "string", "description": "where the figures come from"},
+}
+HOST_FILE = _obj(HOST_FIELDS, ["peak_flops"], "a host preset file")
+HOST = {"anyOf": [
+    {"type": "string", "description": "preset name"},
+    {"type": "object", "properties": {"file": {"type": "string", "description": "a host preset file (YAML), "
+                                               "relative to the instance file, e.g. written by "
+                                               "benchmarks/calibrate_host.py"}},
+     "required": ["file"], "additionalProperties": False, "description": "a host preset file"},
+    _obj(HOST_FIELDS, ["peak_flops"]),
+], "description": "the host processor (xPU)"}
 
 MEMORY = _preset_or(_obj({
     "name": {"type": "string", "description": "label"},
@@ -73,6 +95,7 @@ MEMORY = _preset_or(_obj({
     "channel_capacity": _num("capacity of one channel", "GB", exclusive=0),
     "bandwidth_efficiency": _num("achievable fraction of external bandwidth", "fraction", exclusive=0, maximum=1),
     "energy_per_bit": _num("energy of a host access (cell to host)", "pJ/b", minimum=0),
+    "static_power": _num("background power of one channel (standby and refresh)", "W", minimum=0, maximum=100),
 }, ["stacks", "channels_per_stack", "channel_bandwidth", "channel_capacity"]), "memory of one device")
 
 PIM_OPTION = _preset_or(_obj({
@@ -84,6 +107,12 @@ PIM_OPTION = _preset_or(_obj({
     "area": _num("PIM area added per channel", "mm²", minimum=0),
     "energy_per_bit": _num("energy of an in-memory access", "pJ/b", minimum=0),
     "energy_per_flop": _num("PIM compute energy", "pJ/FLOP", minimum=0),
+    "offload_overhead": _num("fixed memory-side time of one offload (mode switches, command issue)", "µs",
+                             minimum=0, maximum=1e4),
+    "softmax": {"enum": ["host", "pim"],
+                "description": "where the softmax before an offloaded score·V runs: the host, or a unit next "
+                               "to the memory"},
+    "static_power": _num("static power of the PIM logic of one channel", "W", minimum=0, maximum=100),
 }, ["name", "internal_bandwidth", "peak_flops"]), "one PIM unit design")
 
 SYSTEM = _preset_or(_obj({
@@ -93,6 +122,9 @@ SYSTEM = _preset_or(_obj({
     "link_bandwidth": _num("device-to-device bandwidth per device", "GB/s", exclusive=0),
     "link_latency": _num("latency of one collective step", "µs", minimum=0),
     "link_energy_per_bit": _num("link energy", "pJ/b", minimum=0),
+    "memory_model": {"enum": ["striped", "partitioned"],
+                     "description": "where host data lives: striped over every channel (host reads compete with "
+                                    "PIM work), or only in the channels without PIM"},
     "host": HOST,
     "memory": MEMORY,
     "pim_options": {"type": "array", "items": PIM_OPTION, "description": "the PIM menu"},
@@ -163,6 +195,9 @@ PLACEMENT = _obj({
                  "unit": "channels"},
     "tier": {"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 0}],
              "description": "its tier in the layer (null for the LM head)", "unit": "tier index"},
+    "first_channel": {"anyOf": [{"type": "null"}, {"type": "integer", "minimum": 0}],
+                      "description": "first of its consecutive PIM channels (null: the evaluator lays the "
+                                     "groups out as the solver does)", "unit": "channel index"},
 }, ["engine"], "where one operator runs")
 MAPPING = _obj({
     "architecture": _obj({
