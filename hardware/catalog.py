@@ -62,8 +62,11 @@ def _host(name: str, tflops: float, where: str, *, eff: float = _ATTACC_COMPUTE_
         src += f"; {fixed_src}"
     else:
         src += "; no fixed costs, no element-wise work (the datasheet roofline)"
-    src += (f"; static {static:.4g} W = board idle {idle_w:g} W ({idle_src}) − its memory's background "
-            f"{memory_w:.3g} W (charged by the memory preset)" if idle_w else "; static power 0 (datasheet figures only)")
+    if idle_w:
+        src += (f"; static {static:.4g} W = board idle {idle_w:g} W ({idle_src}) − its memory's background "
+                f"{memory_w:.3g} W (charged by the memory preset)")
+    else:
+        src += "; static power 0 (datasheet figures only)"
     return Host(name, tflops, eff, compute_efficiency_bf16=bf16_eff, energy_per_flop=_HOST_PJ_PER_FLOP,
                 static_power=round(static, 4), source=src, **costs)
 

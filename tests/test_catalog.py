@@ -43,6 +43,14 @@ def test_every_preset_cites_a_source():
             assert len(p.source) > 20, f"{kind} {name} has no source"
 
 
+def test_docs_catalog_tables_are_generated_from_the_catalog():
+    from specpim.presets import catalog_markdown
+
+    doc = (ROOT / "docs" / "catalog.md").read_text(encoding="utf-8")
+    block = doc.split("tests/test_catalog.py keeps it current -->\n", 1)[1]
+    assert block == catalog_markdown(), "regenerate the block with: python -m specpim.presets"
+
+
 def test_every_preset_is_in_docs_catalog():
     doc = (ROOT / "docs" / "catalog.md").read_text()
     for kind, items in catalog_entries().items():

@@ -67,22 +67,23 @@ class Case:
 
 
 _GARBAGE_MODEL = """
+import dataclasses
 import numpy as np
 from specpim.costs.roofline import RooflineCostModel
 
 class Model(RooflineCostModel):
-    def host(self, ops, system):
-        t, e = super().host(ops, system)
-        return t[:-1], e          # one operator short
+    def host(self, work, system, host_channels):
+        c = super().host(work, system, host_channels)
+        return dataclasses.replace(c, time=c.time[:-1])          # one operator short
 
 class Raising(RooflineCostModel):
-    def pim(self, ops, system, option, channels):
+    def pim(self, work, system, option, channels, host_channels):
         raise ZeroDivisionError("channels ran out")
 
 class NaN(RooflineCostModel):
-    def host(self, ops, system):
-        t, e = super().host(ops, system)
-        return t * np.nan, e
+    def host(self, work, system, host_channels):
+        c = super().host(work, system, host_channels)
+        return dataclasses.replace(c, time=c.time * np.nan)
 """
 
 INSTANCE_CASES = [
@@ -251,9 +252,9 @@ def _mapping_case(tiny_mapping: Path, edit: Callable[[dict], None]) -> dict:
 def _all_verify_on_pim(d: dict) -> None:
     d["architecture"].update(pim_option="bank", pim_channels=8, draft_channels=6, target_channels=2)
     for pl in d["phases"]["verify"].values():
-        pl.update(engine="pim", channels=2)
+        pl.update(engine="pim", channels=2, first_channel=6)
     for pl in d["phases"]["draft"].values():
-        pl.update(engine="host", channels=0)
+        pl.update(engine="host", channels=0, first_channel=None)
 
 
 MAPPING_CASES = [
@@ -292,7 +293,7 @@ def test_mapping_over_pim_capacity(tmp_path, tiny_mapping):
     bad = tmp_path / "mapping.json"
     bad.write_text(json.dumps(_mapping_case(tiny_mapping, _all_verify_on_pim)))
     r = run_cli("evaluate", inst, bad)
-    _assert_reported(r, 2, ["phases.verify", "PIM capacity exceeded", "verify.ffn_down", "2 channels"])
+    _assert_reported(r, 2, ["phases", "channel 6 is over capacity", "verify.ffn_down", "0.03 GB"])
 
 
 @pytest.mark.parametrize("text,expect", [
@@ -315,7 +316,7 @@ INFEASIBLE_CASES = [
     ("area", {"design_space.area_budget": 1.0, "design_space.include_no_pim": False},
      ["area budget", "bufferdie on 4 channels", "1.28 mm²", "budget is 1 mm²"]),
     ("latency-bound", {"objective": {"metric": "energy", "latency_bound": 0.001}},
-     ["latency bound", "at least 0.197 ms per token", "the bound is 0.001 ms"]),
+     ["latency bound", "at least 0.5612 ms per token", "the bound is 0.001 ms"]),
 ]
 
 
@@ -386,13 +387,13 @@ class _NoMethods:
 
 
 class _Garbage:
-    def host(self, ops, system):
+    def host(self, work, system, host_channels):
         return "fast", "cheap"
 
-    def pim(self, ops, system, option, channels):
+    def pim(self, work, system, option, channels, host_channels):
         return None
 
-    def collective(self, allreduce_bytes, gather_bytes, system):
+    def fixed(self, work, system, host_channels):
         return (0.0, 0.0)
 
 

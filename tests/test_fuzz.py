@@ -218,6 +218,8 @@ def mutated(draw, base):
     data = copy.deepcopy(base)
     for _ in range(draw(st.integers(1, 3))):
         paths = [p for p in _paths(data) if p]
+        if not paths:   # every key deleted already
+            break
         path = draw(st.sampled_from(paths))
         parent = data
         for p in path[:-1]:

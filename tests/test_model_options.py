@@ -4,6 +4,7 @@ models, each solved and re-checked by the evaluator."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -35,7 +36,7 @@ def _variant(base, **changes):
 
 
 @pytest.mark.parametrize("objective", ["latency", "energy", "throughput",
-                                       {"metric": "energy", "latency_bound": 0.25}])
+                                       {"metric": "energy", "latency_bound": 0.7}])
 @pytest.mark.parametrize("allocation", ["partition", "shared"])
 def test_objectives_and_allocations_agree_with_evaluator(tiny_dict, objective, allocation):
     inst = _variant(tiny_dict, objective=objective, design_space__allocation=allocation)
@@ -49,7 +50,7 @@ def test_objectives_and_allocations_agree_with_evaluator(tiny_dict, objective, a
     else:
         assert a.draft_channels + a.target_channels == a.pim_channels
     if isinstance(objective, dict):
-        assert m.latency_per_token <= 0.25e-3 * (1 + 1e-9)
+        assert m.latency_per_token <= 0.7e-3 * (1 + 1e-9)
 
 
 def test_latency_bound_trades_energy_for_latency(tiny_dict):
@@ -92,15 +93,15 @@ def test_area_budget_limits_the_channels(tiny_dict):
 class _SlowPim(RooflineCostModel):
     """PIM a thousand times slower: the optimum must stop using it."""
 
-    def pim(self, ops, system, option, channels):
-        t, e = super().pim(ops, system, option, channels)
-        return t * 1000.0, e
+    def pim(self, work, system, option, channels, host_channels):
+        c = super().pim(work, system, option, channels, host_channels)
+        return dataclasses.replace(c, time=c.time * 1000.0)
 
 
 class _FreeHostEnergy(RooflineCostModel):
-    def host(self, ops, system):
-        t, e = super().host(ops, system)
-        return t, np.zeros_like(e)
+    def host(self, work, system, host_channels):
+        c = super().host(work, system, host_channels)
+        return dataclasses.replace(c, energy=np.zeros_like(c.energy))
 
 
 def test_custom_cost_model_object_drives_the_optimum(tiny):

@@ -102,3 +102,65 @@ def _flat(d: dict[str, Any], prefix: str = ""):
                 yield from _flat(item, f"{prefix}{k}[{i}].")
         else:
             yield f"{prefix}{k}", v
+
+
+# -- docs/catalog.md's preset tables ----------------------------------------------
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+
+def _tables() -> list[str]:
+    e = catalog_entries()
+    out = ["### Models", "",
+           _row(["preset", "layers", "hidden", "heads / KV heads", "FFN", "vocab", "params", "source"]),
+           _row(["---"] * 8)]
+    out += [_row([f"`{n}`", m.layers, m.hidden, f"{m.heads} / {m.kv_heads}",
+                  f"{m.ffn}{' gated' if m.gated_ffn else ''}", m.vocab, f"{m.params / 1e9:.2f} B", m.source])
+            for n, m in e["models"].items()]
+    out += ["", "### Hosts", "",
+            _row(["preset", "dense FP16", "achievable (fp16 / bf16)", "kernel overheads µs (FC / attention / "
+                  "element-wise)", "element-wise bandwidth", "static W", "device link", "source"]),
+            _row(["---"] * 8)]
+    for n, h in e["hosts"].items():
+        bf16 = h.compute_efficiency if h.compute_efficiency_bf16 is None else h.compute_efficiency_bf16
+        overheads = ("none charged" if h.elementwise_kernels == "none" else
+                     f"{h.fc_kernel_overhead:g} / {h.attention_kernel_overhead:g} / "
+                     f"{h.elementwise_kernel_overhead:g} ({h.elementwise_kernels})")
+        out.append(_row([f"`{n}`", f"{h.peak_flops:g} TFLOP/s", f"{h.compute_efficiency:g} / {bf16:g}", overheads,
+                         f"{h.elementwise_bandwidth_efficiency:g}", f"{h.static_power:g}",
+                         catalog.LINK_SOURCES.get(n, ""), h.source]))
+    out += ["", "### Memories (one device)", "",
+            _row(["preset", "tech", "stacks × channels", "GB/s per channel", "GB per channel", "device total",
+                  "achievable", "pJ/b host access", "static W per channel", "source"]),
+            _row(["---"] * 10)]
+    out += [_row([f"`{n}`", catalog.MEMORY_TECH.get(n, "?"), f"{m.stacks} × {m.channels_per_stack}",
+                  f"{m.channel_bandwidth:.4g}", f"{m.channel_capacity:g}",
+                  f"{m.channels * m.channel_bandwidth:,.0f} GB/s, {m.capacity_bytes / 1e9:g} GB",
+                  f"{m.bandwidth_efficiency:g}", f"{m.energy_per_bit:g}", f"{m.static_power:.4g}", m.source])
+            for n, m in e["memories"].items()]
+    out += ["", "### PIM options (per channel)", "",
+            _row(["preset", "for", "level", "internal GB/s", "GFLOP/s", "mm²", "pJ/b in-memory", "pJ/FLOP",
+                  "offload µs", "softmax", "source"]),
+            _row(["---"] * 11)]
+    out += [_row([f"`{n}`", catalog.PIM_TECH.get(n, "?"), p.granularity, f"{p.internal_bandwidth:.4g}",
+                  f"{p.peak_flops:.4g}", f"{p.area:g}", f"{p.energy_per_bit:g}", f"{p.energy_per_flop:g}",
+                  f"{p.offload_overhead:g}", str(p.softmax), p.source])
+            for n, p in e["pim_options"].items()]
+    out += ["", "### Systems", "",
+            _row(["preset", "devices", "host", "memory", "PIM menu", "link", "where host data lives"]),
+            _row(["---"] * 7)]
+    out += [_row([f"`{n}`", s.devices, f"`{s.host.name}`", f"`{s.memory.name}`",
+                  ", ".join(f"`{o.name}`" for o in s.pim_options) or "none", f"{s.link_bandwidth:g} GB/s",
+                  str(s.memory_model) if s.pim_options else "–"])
+            for n, s in e["systems"].items()]
+    return out
+
+
+def catalog_markdown() -> str:
+    """The preset tables of docs/catalog.md, generated from the catalog."""
+    return "\n".join(_tables()) + "\n"
+
+
+if __name__ == "__main__":
+    print(catalog_markdown(), end="")

@@ -77,7 +77,9 @@ class ReferencePricer:
         sent_in = op.act_in_bytes if op.broadcast_input else op.act_in_bytes / k
         external = mem.channel_bandwidth * _GB * mem.bandwidth_efficiency
         transfer = (sent_in + op.act_out_bytes / k) / external
-        issue = 0.0 if host.elementwise_kernels == ElementwiseKernels.NONE else 2 * host.elementwise_kernel_overhead * _US
+        issue = 0.0   # the host kernels that issue the offload and merge its result
+        if host.elementwise_kernels != ElementwiseKernels.NONE:
+            issue = 2 * host.elementwise_kernel_overhead * _US
         time = option.offload_overhead * _US + issue + max(compute, stream) + transfer
         crossing = op.act_in_bytes * (k if op.broadcast_input else 1) + op.act_out_bytes
         energy = (flops * option.energy_per_flop + in_memory * _BITS * option.energy_per_bit

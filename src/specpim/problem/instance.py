@@ -6,7 +6,8 @@ an :class:`Instance`; everything downstream reads only these objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from specpim.core.enums import Metric, Phase
 from specpim.hardware.devices import PimOption, System
@@ -56,6 +57,8 @@ class Instance:
     cost_model: str | None = None       # "module:Class" named by the file
     source: str | None = None           # the file it came from
     base_dir: str | None = None         # folder that relative paths in it resolve against
+    # Workloads derived from the fields above, built once (not part of the value).
+    _derived: dict[tuple[object, ...], Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def speculative(self) -> bool:
@@ -75,6 +78,13 @@ class Instance:
 
     def phase(self, phase: Phase, draft_len: int) -> PhaseWorkload:
         """One step of ``phase`` when the draft length is ``draft_len``."""
+        key = ("phase", phase, 0 if phase == Phase.DRAFT else draft_len)
+        if key not in self._derived:
+            self._derived[key] = self._phase(phase, draft_len)
+        work: PhaseWorkload = self._derived[key]
+        return work
+
+    def _phase(self, phase: Phase, draft_len: int) -> PhaseWorkload:
         w = self.workload
         if phase == Phase.DRAFT:
             if self.draft is None:
@@ -101,4 +111,8 @@ class Instance:
 
     def memory_need(self, draft_len: int) -> float:
         """Bytes one device must hold: weights and KV caches of every model of the iteration."""
-        return sum(w + kv for _, w, kv in self.memory_parts(draft_len))
+        key = ("memory", draft_len > 0 and self.draft is not None)
+        if key not in self._derived:
+            self._derived[key] = sum(w + kv for _, w, kv in self.memory_parts(draft_len))
+        need: float = self._derived[key]
+        return need

@@ -130,6 +130,13 @@ def _branch_matches(schema: dict[str, Any], value: Any) -> bool:
     return ok and not (isinstance(value, bool) and kind in ("integer", "number"))
 
 
+def _known_keys(schema: dict[str, Any], value: Any) -> int:
+    """How many of an object's keys a branch's properties name."""
+    if not isinstance(value, dict):
+        return 0
+    return sum(1 for k in value if k in schema.get("properties", {}))
+
+
 def _bad_number(error: jsonschema.ValidationError) -> str | None:
     """Why a value of numeric Python type failed a number/integer type check."""
     x = error.instance
@@ -164,11 +171,13 @@ def _explain(error: jsonschema.ValidationError, file: str | None, root: dict[str
     where = _field(error.absolute_path)
     if error.validator in ("anyOf", "oneOf"):
         branches = error.validator_value
-        for i, branch in enumerate(branches):
-            if _branch_matches(branch, error.instance):
-                sub = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == i]
-                if sub:
-                    return _explain(max(sub, key=lambda e: len(e.absolute_path)), file, root)
+        # Of the branches the value has the shape of, explain the one that knows most of its keys.
+        matching = sorted((i for i, b in enumerate(branches) if _branch_matches(b, error.instance)),
+                          key=lambda i: -_known_keys(branches[i], error.instance))
+        for i in matching:
+            sub = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == i]
+            if sub:
+                return _explain(max(sub, key=lambda e: len(e.absolute_path)), file, root)
         return InstanceError(f"expected {_describe(error.schema)}, found {found(error.instance)}", path=file,
                              field=where)
     if error.validator == "additionalProperties":
