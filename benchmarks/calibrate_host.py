@@ -2,8 +2,8 @@
 """Measure your own NVIDIA GPU so that specpim can calibrate its host model for it.
 
 The measurements are taken the same way as the reference measurements of one
-H100 80GB HBM3 SXM (shared/reference/h100-measurements/, whose README explains
-them), and the files have the same columns with the same meanings:
+H100 80GB HBM3 SXM (hardware/measurements/h100-sxm-2026-11-26/, whose README
+explains them), and the files have the same columns with the same meanings:
 
 * ``ceilings.csv``: achieved copy / read / write bandwidth over 1 GiB, the weight
   bandwidth of a large GEMV (``F.linear`` of 1×8192 by 28672×8192) and the

@@ -195,9 +195,21 @@ class Calibration:
         return note + yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
 
 
+def idle_power(folder: str | Path) -> float | None:
+    """The board's idle power from ``power.csv`` (benchmarks/calibrate_host.py), if measured."""
+    path = Path(folder) / "power.csv"
+    if not path.exists():
+        return None
+    rows = [r for r in _read(path) if r.get("name") == "idle_power_w" and r.get("value")]
+    return float(rows[0]["value"]) if rows else None
+
+
 def calibrate(folder: str | Path = MEASUREMENTS, *, host_preset: str = "h100-sxm-datasheet",
               memory_preset: str = "hbm3-h100-sxm-datasheet", static_power: float | None = None) -> Calibration:
-    """Fit the host model to the measurements in ``folder`` (see the module docstring)."""
+    """Fit the host model to the measurements in ``folder`` (see the module docstring).
+
+    ``static_power`` is the host's share of the idle board power; by default
+    the idle power measured in ``power.csv`` less the memory's background."""
     from scipy.optimize import least_squares
 
     meas = load_measurements(folder)
@@ -237,7 +249,10 @@ def calibrate(folder: str | Path = MEASUREMENTS, *, host_preset: str = "h100-sxm
         eta_ew = float(eta.x[0])
     else:
         t0_ew, eta_ew = base_host.elementwise_kernel_overhead, base_host.elementwise_bandwidth_efficiency
-    idle = static_power if static_power is not None else base_host.static_power
+    idle = static_power
+    if idle is None:
+        board = idle_power(folder)
+        idle = base_host.static_power if board is None else board - base_mem.static_power * base_mem.channels
     host = replace(host0, name=f"{base_host.name.removesuffix('-datasheet')}-calibrated", fc_kernel_overhead=t0_fc,
                    attention_kernel_overhead=t0_att, elementwise_kernel_overhead=t0_ew,
                    elementwise_bandwidth_efficiency=eta_ew, static_power=idle,

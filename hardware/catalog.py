@@ -137,7 +137,8 @@ MEMORIES: dict[str, Memory] = {m.name: m for m in [
          + H100_MEASURED, eff=0.90, static_w=_HBM3_CH_W, static_src=_HBM3_W_SRC),
     _mem("hbm3-h100-sxm-datasheet", 5, 16, 3350.0 / 5, 80.0 / 5, _HBM3_PJ,
          f"{_H100_DS}: 3,350 GB/s and 80 GB over 5 HBM3 stacks, 16 channels per stack "
-         f"→ 41.875 GB/s and 1 GB per channel; {_HBM3_PJ_SRC}; efficiency 0.85 ({_ATTACC})"),
+         f"→ 41.875 GB/s and 1 GB per channel; {_HBM3_PJ_SRC}; efficiency 0.85 ({_ATTACC})",
+         static_w=_HBM3_CH_W, static_src=_HBM3_W_SRC),
     _mem("hbm2e-a100-80gb", 5, 8, 2039.0 / 5, 80.0 / 5, _HBM2_PJ,
          f"{_A100_DS}: 2,039 GB/s and 80 GB over 5 HBM2e stacks, 8 channels per stack "
          f"→ 50.975 GB/s and 2 GB per channel; {_HBM2_PJ_SRC}; efficiency 0.85 ({_ATTACC})",
