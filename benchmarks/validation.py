@@ -137,7 +137,8 @@ def fitted_figures() -> list[tuple[str, float, float]]:
             ("t0_ew, µs per element-wise kernel", cal.host.elementwise_kernel_overhead,
              host.elementwise_kernel_overhead),
             ("η_ew, element-wise kernels", cal.host.elementwise_bandwidth_efficiency,
-             host.elementwise_bandwidth_efficiency)]
+             host.elementwise_bandwidth_efficiency),
+            ("host static power, W (power.csv idle − HBM3 background)", cal.host.static_power, host.static_power)]
 
 
 def per_operator() -> list[list[Any]]:
@@ -563,7 +564,9 @@ def scenario(target: str, draft: str | None, devices: int, batch: int, *, object
 
 
 def _on_pim(mapping: Mapping, phase: Phase) -> list[str]:
-    return [n for n, p in mapping.phases.get(phase, {}).items() if p.engine == Engine.PIM]
+    """The phase's operators on PIM, in layer order."""
+    names = [n for n, p in mapping.phases.get(phase, {}).items() if p.engine == Engine.PIM]
+    return sorted(names, key=calibration.LAYER_OPS.index)
 
 
 @dataclass(frozen=True)
@@ -580,7 +583,7 @@ class Headline:
     draft_fixed_ms: float       # of which element-wise work and collectives
     verify_step_ms: float
     verify_fixed_ms: float
-    striped_cost: float         # latency ÷ latency with the old tier time (what shared channels add)
+    striped_cost: float         # latency ÷ latency with the old tier time − 1: what the shared channels add
     speedup_sd: float           # over host-only speculative decoding, same memory
     speedup_gpu: float          # over host-only speculative decoding on the A100's own HBM2e
     speedup_attacc_sd: float
@@ -622,7 +625,7 @@ def headline(target: str, draft: str, least: int, batch: int) -> Headline:
     return Headline(target, f"{target} / {draft} ×{devices}", batch, design, tuple(_on_pim(sol.mapping, Phase.DRAFT)),
                     tuple(_on_pim(sol.mapping, Phase.VERIFY)), m.fullest_channel, _fixed_share(m),
                     d.step_time * 1e3, (d.elementwise_time + d.collective_time) * 1e3, v.step_time * 1e3,
-                    (v.elementwise_time + v.collective_time) * 1e3, 1 / contention_of(sol.instance, m)[3],
+                    (v.elementwise_time + v.collective_time) * 1e3, 1 / contention_of(sol.instance, m)[3] - 1,
                     sd[0], g[0], at_sd[0], at_ar[0], sd[1], g[1], at_sd[1], at_ar[1])
 
 
@@ -666,10 +669,10 @@ def headline_section(rows: list[Headline]) -> str:
                  f"{h.speedup_attacc_sd:.2f}", f"{h.speedup_attacc_ar:.2f}", f"{h.energy_sd:.2f}",
                  f"{h.energy_gpu:.2f}", f"{h.energy_attacc_sd:.2f}", f"{h.energy_attacc_ar:.2f}"] for h in rows])
     where = _table(["pair", "batch", "draft operators on PIM", "draft step, ms (fixed)", "verify operators on PIM",
-                    "verify step, ms (fixed)", "latency ÷ latency with the old tier time"],
+                    "verify step, ms (fixed)", "latency added by striped reads"],
                    [[h.pair, h.batch, _ops(h.draft_pim), f"{h.draft_step_ms:.2f} ({h.draft_fixed_ms:.2f})",
-                     _ops(h.verify_pim), f"{h.verify_step_ms:.2f} ({h.verify_fixed_ms:.2f})", f"{h.striped_cost:.3f}"]
-                    for h in rows])
+                     _ops(h.verify_pim), f"{h.verify_step_ms:.2f} ({h.verify_fixed_ms:.2f})",
+                     _pct(h.striped_cost, True)] for h in rows])
     return (summary + "\n\nEvery scenario (latency objective; designs are PIM option, draft/target channels, γ; "
             "energy ratios are of the same latency-optimal design):\n\n" + t
             + "\n\nWhere each phase runs in those optimal designs; step times with, in brackets, the part every "
@@ -680,8 +683,9 @@ def headline_section(rows: list[Headline]) -> str:
 
 ENERGY_INSTANCE = ROOT / "instances" / "llama2-70b-7b-a100x4-hbm3pim.yaml"
 # Before (v0.1.0): the same instance file solved by specpim 0.1.0 (commit 72c87e5, which charged
-# dynamic energy only), quoted: (design, ms/token, mJ/token).  Reproduce with
-#   git archive 72c87e5 | tar -x -C /tmp/v010 && PYTHONPATH=/tmp/v010 python -c "import specpim; ..."
+# dynamic energy only), quoted: (design, ms/token, mJ/token).  Reproduce: `git archive 72c87e5 | tar -x -C
+# /tmp/v010`, then with PYTHONPATH=/tmp/v010 call specpim.solve on today's instance file (read as a dict)
+# with "objective" set to "latency" and to "energy".
 BEFORE_ENERGY = {"latency": ("hbm3-pim-bankgroup 64/0 γ=4", 7.06, 194.7),
                  "energy": ("hbm3-pim-bank 0/32 γ=1", 77.51, 95.9)}
 
@@ -754,6 +758,11 @@ class Contention:
     bound_tiers: int          # tiers where the striped host reads set the tier time
     latency_old: float        # the mapping's latency with the old tier time ÷ its latency now
 
+    @property
+    def striped_cost(self) -> float:
+        """What the striped host reads add to the mapping's latency."""
+        return 1 / self.latency_old - 1
+
 
 def tier_channel_load(inst: Instance, m: Metrics) -> list[tuple[Phase, float, float, float]]:
     """Per layer tier of every phase: (phase, channel-seconds used, tier time now, old tier time).
@@ -806,11 +815,11 @@ def contention_rows() -> tuple[Contention, ...]:
 
 def contention_section() -> str:
     rows = [[f"`{c.instance}`", c.memory_model, c.design, c.tiers, f"{c.max_ratio:.3f}", f"{c.max_ratio_old:.3f}",
-             c.bound_tiers, f"{c.latency_old:.3f}"] for c in contention_rows()]
+             c.bound_tiers, _pct(c.striped_cost, True)] for c in contention_rows()]
     return ("Each shipped instance's optimal mapping; ratio = (host bytes ÷ one channel's achievable bandwidth "
             "+ Σ PIM channels × PIM time) ÷ (N × tier time), the largest over the layer tiers of both phases:\n\n"
             + _table(["instance", "memory", "design", "layer tiers", "max ratio", "max ratio, old tier time",
-                      "tiers set by striped reads", "latency with the old tier time ÷ now"], rows))
+                      "tiers set by striped reads", "latency added by striped reads"], rows))
 
 
 # -- the document --------------------------------------------------------------

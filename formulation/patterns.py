@@ -32,6 +32,7 @@ Each removal keeps at least one optimal solution, so the MILP stays exact.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
@@ -150,30 +151,42 @@ def tier_order(graph: nx.DiGraph, tiers: list[tuple[str, ...]]) -> list[tuple[st
 
 # -- patterns -------------------------------------------------------------------
 
-# Columns of an operator's engine-choice array.
-K, TIME, ENERGY, ON_PIM, HOST_BUSY, STREAM, LOAD, BYTES = range(8)
+@dataclass(frozen=True)
+class EngineChoices:
+    """One operator's engines: the host, and every PIM group of k channels
+    that holds all its layers (arrays over those k)."""
+
+    name: str
+    host_time: float
+    host_energy: float
+    host_stream: float
+    k: np.ndarray
+    time: np.ndarray
+    host_busy: np.ndarray
+    energy: np.ndarray
+    load: np.ndarray          # bytes per channel of the group: all layers ÷ k
+    bytes: float              # bytes the operator keeps in PIM (all layers)
 
 
-def engine_choices(table: CostTable, work: PhaseWorkload, top: int, cap: float) -> dict[str, np.ndarray]:
-    """Per operator, its engine choices as rows with the columns above: the
-    host, then every PIM group of k ≤ top channels that holds all its layers."""
-    out = {}
+def engine_choices(table: CostTable, work: PhaseWorkload, top: int, cap: float) -> list[EngineChoices]:
+    """Per operator (layer operators, then the LM head), its engine choices
+    with k ≤ ``top`` channels."""
+    out = []
     for j, op in enumerate(work.all_ops):
-        mult = 1 if op.name == work.head.name else work.layers
-        rows = [(0, table.host_time[j], table.host_energy[j], 0.0, table.host_time[j], table.host_stream[j],
-                 0.0, 0.0)]
-        total = mult * op.resident_bytes
-        for col, k in enumerate(table.channels):
-            if k <= top and fits(total, k * cap):
-                rows.append((k, table.pim_time[j, col], table.pim_energy[j, col], 1.0, table.pim_host[j, col],
-                             0.0, total / k, total))
-        out[op.name] = np.array(rows, dtype=float)
+        total = (1 if op.name == work.head.name else work.layers) * op.resident_bytes
+        cols = [c for c, k in enumerate(table.channels) if k <= top and fits(total, k * cap)]
+        k = table.channels[cols].astype(int)
+        out.append(EngineChoices(op.name, float(table.host_time[j]), float(table.host_energy[j]),
+                                 float(table.host_stream[j]), k, table.pim_time[j, cols],
+                                 table.pim_host[j, cols], table.pim_energy[j, cols],
+                                 total / np.maximum(k, 1), total))
     return out
 
 
 def pareto_rows(keys: np.ndarray) -> np.ndarray:
     """Sorted indices of the rows of ``keys`` (columns to minimise) that no
-    other row weakly dominates; of equal rows the first is kept."""
+    other row weakly dominates; of equal rows the first in lexicographic
+    order is kept."""
     m, d = keys.shape
     if m <= 1:
         return np.arange(m)
@@ -184,6 +197,8 @@ def pareto_rows(keys: np.ndarray) -> np.ndarray:
     if d == 2:
         best_before = np.concatenate(([np.inf], np.minimum.accumulate(s[:, 1])[:-1]))
         return np.sort(order[s[:, 1] < best_before])
+    if d == 3:
+        return np.sort(order[_sweep3(s)])
     # A row can only be dominated by one sorted before it: compare each block
     # of rows with the rows kept so far and with the earlier rows of its block.
     kept = np.zeros(m, dtype=bool)
@@ -204,55 +219,97 @@ def pareto_rows(keys: np.ndarray) -> np.ndarray:
     return np.sort(order[kept])
 
 
+def _sweep3(s: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated rows of ``s`` (three columns, sorted
+    lexicographically): in order of the first column, a row survives unless
+    a kept row with a first column no larger has both other columns no
+    larger.  The kept rows' (second, third) staircase answers that with one
+    binary search; equal first columns are settled by the sort."""
+    keep = np.zeros(len(s), dtype=bool)
+    ys: list[float] = []      # staircase of kept rows: second column ascending ...
+    zs: list[float] = []      # ... third column strictly descending
+    for i, (_, y, z) in enumerate(s):
+        at = bisect.bisect_right(ys, y) - 1     # kept rows with second column ≤ y: the best third column
+        if at >= 0 and zs[at] <= z:
+            continue
+        keep[i] = True
+        # insert (y, z) and drop the staircase points it dominates
+        lo = bisect.bisect_left(ys, y)
+        hi = lo
+        while hi < len(ys) and zs[hi] >= z:
+            hi += 1
+        ys[lo:hi] = [y]
+        zs[lo:hi] = [z]
+    return keep
+
+
+def _host_part(choices: list[EngineChoices], on_host: list[int]) -> tuple[float, float, float]:
+    """(time, stream, energy) of a tier's host members, run one after another."""
+    return (sum(choices[i].host_time for i in on_host), sum(choices[i].host_stream for i in on_host),
+            sum(choices[i].host_energy for i in on_host))
+
+
+def _pim_states(choices: list[EngineChoices], members: list[int], top: int, keys: list[str]) -> dict[str, np.ndarray]:
+    """The Pareto-minimal ways to give ``members`` PIM groups with ≤ ``top``
+    channels together: arrays κ (channels), the longest time, the summed host
+    side, the heaviest load, the summed energy, and each member's k.  Built
+    one member at a time, dropping dominated partial states on ``keys``: the
+    tier's time, load and energy only grow with each of them."""
+    first = choices[members[0]]
+    st = {"kappa": first.k.copy(), "t": first.time.copy(), "h": first.host_busy.copy(), "l": first.load.copy(),
+          "e": first.energy.copy(), "ks": first.k[:, None].copy()}
+    for i in members[1:]:
+        c = choices[i]
+        a, b = np.meshgrid(np.arange(len(st["kappa"])), np.arange(len(c.k)), indexing="ij")
+        a, b = a.ravel(), b.ravel()
+        kappa = st["kappa"][a] + c.k[b]
+        ok = kappa <= top
+        a, b = a[ok], b[ok]
+        st = {"kappa": kappa[ok], "t": np.maximum(st["t"][a], c.time[b]), "h": st["h"][a] + c.host_busy[b],
+              "l": np.maximum(st["l"][a], c.load[b]), "e": st["e"][a] + c.energy[b],
+              "ks": np.concatenate([st["ks"][a], c.k[b][:, None]], axis=1)}
+        if len(st["kappa"]):
+            keep = pareto_rows(np.stack([st["kappa"]] + [st[k] for k in keys], axis=1))
+            st = {k: v[keep] for k, v in st.items()}
+    return st
+
+
 def phase_patterns(table: CostTable, work: PhaseWorkload, *, top_channels: int, channel_capacity: float,
                    use_energy: bool, capacity_binds: bool = True) -> list[TierPattern]:
-    """All useful tier patterns of one phase: layer tiers, then the LM head."""
+    """All useful tier patterns of one phase with at most ``top_channels`` PIM
+    channels: layer tiers, then the LM head."""
     graph = work.graph()
     choices = engine_choices(table, work, top_channels, channel_capacity)
+    index = {c.name: i for i, c in enumerate(choices)}
+    varies = bool(np.ptp(table.pim_host, axis=1).max(initial=0.0) > 0) if table.pim_host.size else False
+    partial = ["t"] + (["h"] if varies else []) + (["l"] if capacity_binds else []) + (["e"] if use_energy else [])
     patterns: list[TierPattern] = []
     for chain in antichains(graph) + [(work.head.name,)]:
         head = chain == (work.head.name,)
-        rows = [choices[n] for n in chain]
-        grids = np.meshgrid(*[np.arange(len(r)) for r in rows], indexing="ij")
-        pick = [g.ravel() for g in grids]
-        col = {c: np.stack([r[p, c] for r, p in zip(rows, pick, strict=True)])
-               for c in (K, TIME, ENERGY, ON_PIM, HOST_BUSY, STREAM, LOAD, BYTES)}
-        on = col[ON_PIM]
-        channels = col[K].sum(axis=0)
-        any_pim = on.max(axis=0)
-        contention = col[STREAM].sum(axis=0) * any_pim if table.contended else 0.0
-        time = np.maximum(col[HOST_BUSY].sum(axis=0), (col[TIME] * on).max(axis=0) + contention)
-        energy = col[ENERGY].sum(axis=0)
-        load = col[LOAD].max(axis=0)
-        mask = (any_pim > 0) if len(chain) > 1 else np.ones_like(channels, dtype=bool)
-        mask &= channels <= top_channels
-        group = (on * (2 ** np.arange(len(chain)))[:, None]).sum(axis=0)
-        for g in np.unique(group[mask]):
-            idx = np.nonzero(mask & (group == g))[0]
-            keys = [channels[idx], time[idx]] + ([load[idx]] if capacity_binds and g else []) \
-                + ([energy[idx]] if use_energy else [])
-            for i in idx[pareto_rows(np.stack(keys, axis=1))]:
-                patterns.append(TierPattern(
-                    phase=table.phase, ops=chain,
-                    engines=tuple((Engine.PIM if on[m, i] else Engine.HOST, int(col[K][m, i]))
-                                  for m in range(len(chain))),
-                    channels=int(channels[i]), time=float(time[i]), energy=float(energy[i]),
-                    load=float(load[i]), bytes=float(col[BYTES][:, i].sum()), head=head,
-                    member_loads=tuple((chain[m], float(col[LOAD][m, i])) for m in range(len(chain)) if on[m, i])))
+        members = [index[n] for n in chain]
+        for mask in range(1 << len(chain)):
+            on_pim = [m for b, m in enumerate(members) if mask >> b & 1]
+            on_host = [m for b, m in enumerate(members) if not mask >> b & 1]
+            host_t, host_s, host_e = _host_part(choices, on_host)
+            if not on_pim:
+                if len(chain) == 1:   # a multi-operator tier all on the host costs what its members do apart
+                    patterns.append(TierPattern(table.phase, chain, ((Engine.HOST, 0),), 0, host_t, host_e,
+                                                0.0, 0.0, head))
+                continue
+            if any(len(choices[m].k) == 0 for m in on_pim):
+                continue
+            st = _pim_states(choices, on_pim, top_channels, partial)
+            if not len(st["kappa"]):
+                continue
+            contention = host_s if table.contended and on_host else 0.0
+            time = np.maximum(host_t + st["h"], st["t"] + contention)
+            energy = host_e + st["e"]
+            keys = [st["kappa"], time] + ([st["l"]] if capacity_binds else []) + ([energy] if use_energy else [])
+            pim_bytes = sum(choices[m].bytes for m in on_pim)
+            for r in pareto_rows(np.stack(keys, axis=1)):
+                ks = dict(zip(on_pim, st["ks"][r].tolist(), strict=True))
+                engines = tuple((Engine.PIM, int(ks[m])) if m in ks else (Engine.HOST, 0) for m in members)
+                loads = tuple((choices[m].name, float(choices[m].bytes / ks[m])) for m in members if m in ks)
+                patterns.append(TierPattern(table.phase, chain, engines, int(st["kappa"][r]), float(time[r]),
+                                            float(energy[r]), float(st["l"][r]), float(pim_bytes), head, loads))
     return patterns
-
-
-def best_step_time(patterns: list[TierPattern], work: PhaseWorkload, budgets: np.ndarray) -> np.ndarray:
-    """For each channel budget, the fastest step time the patterns allow when
-    PIM capacity is ignored: a lower bound on the phase's step time (without
-    the per-layer and per-step constants)."""
-    graph = work.graph()
-    chains = antichains(graph)
-    slot = {a: i for i, a in enumerate(chains)}
-    best = np.full((len(chains) + 1, len(budgets)), np.inf)
-    for q in patterns:
-        i = len(chains) if q.head else slot[q.ops]
-        best[i] = np.minimum(best[i], np.where(q.channels <= budgets, q.time, np.inf))
-    parts = tier_partitions(graph)
-    layer = np.min([best[list(p)].sum(axis=0) for p in parts], axis=0)
-    return work.layers * layer + best[-1]
