@@ -10,6 +10,10 @@ instance file's folder first, then on the Python path.
 Whatever the model, its answers are checked before any solver sees them:
 an exception, a wrong shape, a non-finite or negative value, or a zero
 operator time becomes an InstanceError naming the model and the method.
+User code that ends the process instead of raising (``sys.exit(0)`` at
+import, in ``__init__`` or in a method, or any other BaseException but
+KeyboardInterrupt) is reported the same way: a run must never end with
+exit code 0 because a cost model asked it to.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from specpim.core.errors import InstanceError
+from specpim.core.errors import InstanceError, quote
 from specpim.hardware.devices import PimOption, System
 from specpim.problem.instance import Instance
 from specpim.workload.operators import PhaseWorkload
@@ -31,6 +35,17 @@ from .protocol import CostModel, FixedCosts, HostCosts, PimCosts
 from .roofline import RooflineCostModel
 
 METHODS = ("host", "pim", "fixed")
+
+
+def _what_happened(exc: BaseException) -> str:
+    """What user code did instead of answering, in words."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({quote(exc.code)})"
+    try:
+        text = str(exc)
+    except Exception:   # an exception whose __str__ fails
+        text = ""
+    return f"raised {type(exc).__name__}" + (f": {text[:200]}" if text else "")
 
 
 def resolve_cost_model(instance: Instance, cost_model: CostModel | None = None,
@@ -49,14 +64,22 @@ def resolve_cost_model(instance: Instance, cost_model: CostModel | None = None,
             path=instance.source, field="cost_model")
     module_name, _, class_name = ref.partition(":")
     module = _import(module_name, instance)
-    cls = getattr(module, class_name, None)
+    try:
+        cls = getattr(module, class_name, None)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:   # a module __getattr__ that misbehaves
+        raise InstanceError(f"looking up {class_name!r} in module {module_name!r} {_what_happened(exc)}",
+                            path=instance.source, field="cost_model") from None
     if cls is None:
         raise InstanceError(f"module {module_name!r} has no attribute {class_name!r}", path=instance.source,
                             field="cost_model")
     try:
         model = cls()
-    except Exception as exc:  # user code: report, don't crash
-        raise InstanceError(f"{ref}() failed: {type(exc).__name__}: {exc}", path=instance.source,
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # user code, sys.exit included: report, don't crash or exit
+        raise InstanceError(f"{ref}() failed: it {_what_happened(exc)}", path=instance.source,
                             field="cost_model") from None
     _require_protocol(model, ref, instance)
     return CheckedCostModel(model, ref, instance.source)
@@ -68,9 +91,13 @@ def _import(module_name: str, instance: Instance):
         sys.path.insert(0, folder)
     try:
         return importlib.import_module(module_name)
-    except Exception as exc:  # ImportError, or anything the module raises while it runs
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # ImportError, or anything the module raises (or sys.exit) while it runs
         where = f" (searched {folder} first, then the Python path)" if folder else ""
-        raise InstanceError(f"cannot import module {module_name!r}{where}: {type(exc).__name__}: {exc}",
+        what = _what_happened(exc)
+        what = what.removeprefix("raised ") if what.startswith("raised ") else f"it {what}"
+        raise InstanceError(f"cannot import module {module_name!r}{where}: {what}",
                             path=instance.source, field="cost_model") from None
     finally:
         if folder:
@@ -78,7 +105,17 @@ def _import(module_name: str, instance: Instance):
 
 
 def _require_protocol(model: object, what: str, instance: Instance) -> None:
-    missing = [m for m in METHODS if not callable(getattr(model, m, None))]
+    missing = []
+    for m in METHODS:
+        try:
+            ok = callable(getattr(model, m, None))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:   # a property or __getattr__ of user code
+            raise InstanceError(f"{what}.{m} {_what_happened(exc)} when looked up", path=instance.source,
+                                field="cost_model") from None
+        if not ok:
+            missing.append(m)
     if missing:
         raise InstanceError(f"{what} lacks the cost-model method(s) {', '.join(missing)}",
                             path=instance.source, field="cost_model")
@@ -102,15 +139,22 @@ class CheckedCostModel:
     def _call(self, method: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
-        except Exception as exc:
-            raise self._fail(method, f"raised {type(exc).__name__}: {exc}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:   # user code, sys.exit included
+            raise self._fail(method, _what_happened(exc)) from None
 
     def _arrays(self, method: str, out: Any, fields: tuple[str, ...], shape: tuple[int, ...]) -> list[np.ndarray]:
         try:
             arrays = [np.asarray(getattr(out, f), dtype=float) for f in fields]
-        except (AttributeError, TypeError, ValueError):
+        except (AttributeError, TypeError, ValueError, OverflowError):
             raise self._fail(method, f"returned {type(out).__name__}, expected an object with the arrays "
                              f"{', '.join(fields)} of shape {shape}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:   # user code run by the conversion (__array__, __float__, a property)
+            raise self._fail(method, f"returned {type(out).__name__}, whose arrays {_what_happened(exc)} when "
+                             "read") from None
         for what, arr in zip(fields, arrays, strict=True):
             if arr.shape != shape:
                 raise self._fail(method, f"returned {what} of shape {arr.shape}, expected {shape}")
@@ -136,9 +180,14 @@ class CheckedCostModel:
         names = [f.name for f in dataclasses.fields(FixedCosts)]
         try:
             values = [float(getattr(out, n)) for n in names]
-        except (AttributeError, TypeError, ValueError):
+        except (AttributeError, TypeError, ValueError, OverflowError):
             values = []
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:   # user code run by the conversion
+            raise self._fail("fixed", f"returned {type(out).__name__}, whose values {_what_happened(exc)} when "
+                             "read") from None
         if len(values) != len(names) or not all(np.isfinite(values)) or min(values) < 0:
             raise self._fail("fixed", f"must return a FixedCosts of {len(names)} finite values ≥ 0 "
-                             f"({', '.join(names)}); returned {out!r:.80}")
+                             f"({', '.join(names)}); returned {quote(out, 80)}")
         return FixedCosts(*values)

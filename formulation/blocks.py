@@ -25,7 +25,7 @@ from specpim.hardware.devices import PimOption
 from specpim.problem.instance import Instance
 from specpim.workload.operators import PhaseWorkload
 
-from .bounds import PhaseBound, phase_bound
+from .bounds import CombinedTiers, PhaseBound, combined_tiers, phase_bound
 from .patterns import TierPattern, engine_choices, phase_patterns
 
 
@@ -38,6 +38,7 @@ class PatternSource:
     patterns_built: int = 0
     _patterns: dict[tuple[int, int, bool], list[TierPattern]] = field(default_factory=dict)
     _bounds: dict[int, PhaseBound] = field(default_factory=dict)
+    _combined: dict[tuple[int, float], CombinedTiers | None] = field(default_factory=dict)
     _tables: dict[int, CostTable] = field(default_factory=dict)   # keeps the tables the ids refer to alive
 
     @property
@@ -53,6 +54,15 @@ class PatternSource:
                                                  capacity_binds=capacity_binds)
             self.patterns_built += 1
         return self._patterns[key]
+
+    def combined(self, table: CostTable, work: PhaseWorkload, top: int, power: float) -> CombinedTiers | None:
+        """The tiers' least energy + power × time per budget 0, step, …, top."""
+        key = (id(table), power)
+        if key not in self._combined:
+            self._tables[id(table)] = table
+            budgets = np.asarray(self.instance.design_space.shares(top) if top else (0,))
+            self._combined[key] = combined_tiers(table, work, budgets, self.capacity, power)
+        return self._combined[key]
 
     def bound(self, table: CostTable, work: PhaseWorkload, top: int) -> PhaseBound:
         """Step bounds of ``table`` for budgets 0, step, …, top (one computation per table)."""
@@ -84,11 +94,17 @@ class BlockSpec:
 
     @property
     def patterns(self) -> dict[Phase, list[TierPattern]]:
-        """Each phase's tier patterns (built on first use)."""
+        """Each phase's tier patterns with at most n channels (built on first
+        use).  Patterns are built once per table for the largest channel count
+        its blocks have and filtered here: a pattern dominated by one that
+        needs fewer channels stays dominated whatever the budget."""
         if not self._built:
             binds = capacity_can_bind(self)
+            inst = self.source.instance
+            top = max(inst.design_space.allowed_counts(self.option, inst.system))
             for p, table in self.tables.items():
-                self._built[p] = self.source.patterns(table, self.works[p], self.pim_channels, binds)
+                every = self.source.patterns(table, self.works[p], top, binds)
+                self._built[p] = [q for q in every if q.channels <= self.pim_channels]
         return self._built
 
 
@@ -164,11 +180,104 @@ def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
         return BlockBound(latency, latency)
     top = max(instance.design_space.allowed_counts(spec.option, instance.system))
     upto = len(instance.design_space.shares(spec.pim_channels))
+    devices, batch = instance.system.devices, instance.workload.batch
     energy = 0.0
     for p, table in spec.tables.items():
         L = spec.works[p].layers
         frugal = float(spec.source.bound(table, spec.works[p], top).step_energy[:upto].min())
         step_e = frugal + L * table.layer_const_energy + table.step_const_energy
-        energy += (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * step_e * instance.system.devices
-    static = spec.static_power * instance.system.devices
-    return BlockBound(latency, (energy + static * latency) / instance.workload.batch)
+        energy += (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * step_e * devices
+    separate = (energy + spec.static_power * devices * latency) / batch
+    # Energy and static energy priced together, tier by tier: what a fast design
+    # saves in static energy it may spend in dynamic energy, and the reverse.
+    power = spec.static_power
+    per_phase = {}
+    for p, table in spec.tables.items():
+        work = spec.works[p]
+        combined = spec.source.combined(table, work, top, power)
+        if combined is None:
+            return BlockBound(latency, separate)
+        const = (work.layers * (table.layer_const_energy + power * table.layer_const_time)
+                 + table.step_const_energy + power * table.step_const_time)
+        weight = (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * devices / batch
+        per_phase[p] = weight * (combined.plain[:upto] + const)
+    verify = per_phase[Phase.VERIFY]
+    if Phase.DRAFT not in per_phase:
+        joint = float(verify[-1])
+    elif instance.design_space.partitioned:
+        joint = float(np.min(per_phase[Phase.DRAFT] + verify[::-1]))
+    else:
+        joint = float(per_phase[Phase.DRAFT][-1] + verify[-1])
+    return BlockBound(latency, max(separate, joint))
+
+
+def capacity_bound(instance: Instance, spec: BlockSpec, bound: float) -> float:
+    """A lower bound on the block's energy objective that sees capacity.
+
+    Averaged over a model's range, the capacity rows give, with B_p the bytes
+    phase p keeps in PIM and C_p its channels (docs/formulation.md §6):
+    striped:  B_p/C_p + (T − B_d − B_t)/N ≤ cap per range (one range of n when shared);
+    partitioned:  B_p/C_p ≤ cap per range, and T − B_d − B_t ≤ (N − n)·cap.
+    Each row moved into the objective with a multiplier λ ≥ 0 (Lagrangian
+    relaxation) leaves a problem that decomposes tier by tier, solved exactly
+    by ``CombinedTiers.step_cost`` with a price per PIM byte; its minimum over
+    splits is a valid bound for every λ, and the best over a grid of λ is
+    returned (never below ``bound``, the bound the caller has)."""
+    if instance.objective.metric != Metric.ENERGY or spec.option is None:
+        return bound
+    system, ds = instance.system, instance.design_space
+    devices, batch = system.devices, instance.workload.batch
+    cap, n_all, n = system.memory.channel_capacity_bytes, system.memory.channels, spec.pim_channels
+    striped = system.memory_model == MemoryModel.STRIPED
+    top = max(ds.allowed_counts(spec.option, system))
+    full = np.asarray(ds.shares(top) if top else (0,), dtype=float)   # the grid the tier costs are on
+    upto = len(ds.shares(n))                                          # the block's budgets 0 … n
+    e_tok = instance.expected_tokens(spec.draft_len)
+    power, total = spec.static_power, spec.resident_total
+    phases = list(spec.tables)
+    tiers, weight, const = {}, {}, {}
+    for p in phases:
+        work, table = spec.works[p], spec.tables[p]
+        combined = spec.source.combined(table, work, top, power)
+        if combined is None:
+            return bound
+        tiers[p] = combined
+        weight[p] = (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * devices / batch
+        const[p] = (work.layers * (table.layer_const_energy + power * table.layer_const_time)
+                    + table.step_const_energy + power * table.step_const_time)
+    split = ds.partitioned and len(phases) == 2
+    scale = max(bound, 1e-30) / cap
+
+    def lagrangian(lam: dict[str, float]) -> float:
+        """min over splits of the relaxed objective for multipliers ``lam``."""
+        values = {}
+        for p in phases:
+            pool = full if split else np.full(len(full), float(n))   # the channels of p's range
+            inv = np.where(pool > 0, 1.0 / np.maximum(pool, 1), 0.0)
+            own = lam.get(p, 0.0) if ds.partitioned else lam.get("shared", 0.0)
+            per_byte = own * inv
+            if striped:
+                per_byte = per_byte - sum(lam.values()) / n_all
+            else:
+                per_byte = per_byte - lam.get("host", 0.0)
+            cost = tiers[p].step_cost(per_byte / weight[p])[:upto]
+            values[p] = weight[p] * (cost + const[p])
+        rows = sum(v for k, v in lam.items() if k != "host")
+        if striped:
+            offset = rows * (total / n_all - cap)
+        else:
+            offset = -rows * cap + lam.get("host", 0.0) * (total - (n_all - n) * cap)
+        verify = values[Phase.VERIFY]
+        if not split:
+            return float(verify[-1]) + offset
+        return float(np.min(values[Phase.DRAFT] + verify[::-1])) + offset
+
+    best = bound
+    grid = [scale * f for f in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)]
+    pools = [p for p in phases] if ds.partitioned else ["shared"]
+    trials = [{q: lam for q in pools} for lam in grid] + [{q: lam} for q in pools for lam in grid]
+    if not striped:
+        trials += [{**t, "host": lam} for t in trials[: len(grid)] for lam in grid[::2]]
+    for lam in trials:
+        best = max(best, lagrangian({str(k): v for k, v in lam.items()}))
+    return best

@@ -19,6 +19,7 @@ depend on k — which lets blocks be pruned before any pattern is built.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -88,3 +89,89 @@ def phase_bound(table: CostTable, work: PhaseWorkload, budgets: np.ndarray, chan
     cheapest = [np.minimum(c.host_energy, _prefix_min(c, budgets, c.energy)) for c in choices]
     layer_e = np.sum(cheapest[:-1], axis=0)
     return PhaseBound(budgets, work.layers * layer + head, work.layers * layer_e + cheapest[-1])
+
+
+# Enumerating every k-tuple of a tier's PIM members is exact; past this many
+# tuples the looser separate bounds (time, energy) are used instead.
+_MAX_TUPLES = 400_000
+
+
+@dataclass(frozen=True)
+class CombinedTiers:
+    """Per antichain (and the LM head last) and per choice of PIM members: the
+    bytes those members keep in PIM (all layers) and, per budget, the least
+    energy + power × time of the tier (capacity aside)."""
+
+    layers: int
+    options: tuple[tuple[tuple[float, np.ndarray], ...], ...]
+    partitions: tuple[tuple[int, ...], ...]
+
+    @cached_property
+    def plain(self) -> np.ndarray:
+        """``step_cost()`` without a price on bytes."""
+        return self.step_cost(0.0)
+
+    def step_cost(self, per_byte: np.ndarray | float = 0.0) -> np.ndarray:
+        """Per budget, the least Σ over one step of (energy + power × time
+        + ``per_byte`` × bytes in PIM), constants aside."""
+        def best(i: int, rho: np.ndarray | float) -> np.ndarray:
+            return np.min([cost + rho * b for b, cost in self.options[i]], axis=0)
+
+        rho = np.asarray(per_byte, dtype=float)
+        tiers = np.array([best(i, rho / self.layers) for i in range(len(self.options) - 1)])
+        layer = np.min([tiers[list(p)].sum(axis=0) for p in self.partitions], axis=0)
+        return self.layers * layer + best(len(self.options) - 1, rho)
+
+
+def combined_tiers(table: CostTable, work: PhaseWorkload, budgets: np.ndarray, channel_capacity: float,
+                   power: float) -> CombinedTiers | None:
+    """The tiers' least energy + ``power`` × time per budget, every tuple of
+    channel groups priced exactly; None where a tier has too many k-tuples."""
+    top = int(budgets[-1]) if len(budgets) else 0
+    choices = engine_choices(table, work, top, channel_capacity)
+    index = {c.name: i for i, c in enumerate(choices)}
+    step = budgets[1] - budgets[0] if len(budgets) > 1 else 1
+
+    def tier_options(chain: tuple[str, ...]) -> tuple[tuple[float, np.ndarray], ...] | None:
+        members = [index[n] for n in chain]
+        out = []
+        for mask in range(1 << len(members)):
+            on_pim = [m for b, m in enumerate(members) if mask >> b & 1]
+            on_host = [m for b, m in enumerate(members) if not mask >> b & 1]
+            host_t = sum(choices[m].host_time for m in on_host)
+            host_e = sum(choices[m].host_energy for m in on_host)
+            if not on_pim:
+                out.append((0.0, np.full(len(budgets), host_e + power * host_t)))
+                continue
+            sizes = [len(choices[m].k) for m in on_pim]
+            if 0 in sizes:
+                continue
+            if int(np.prod(sizes)) > _MAX_TUPLES:
+                return None
+            grids = np.meshgrid(*[np.arange(s) for s in sizes], indexing="ij")
+            pick = [g.ravel() for g in grids]
+            kappa = sum(choices[m].k[p] for m, p in zip(on_pim, pick, strict=True))
+            longest = np.max([choices[m].time[p] for m, p in zip(on_pim, pick, strict=True)], axis=0)
+            busy = sum(choices[m].host_busy[p] for m, p in zip(on_pim, pick, strict=True))
+            energy = host_e + sum(choices[m].energy[p] for m, p in zip(on_pim, pick, strict=True))
+            stream = sum(choices[m].host_stream for m in on_host) if table.contended and on_host else 0.0
+            cost = energy + power * np.maximum(host_t + busy, longest + stream)
+            # the cheapest tuple needing exactly κ channels, then the best within each budget
+            slot = np.ceil(kappa / step).astype(int)
+            by_slot = np.full(int(slot.max()) + 1, np.inf)
+            np.minimum.at(by_slot, slot, cost)
+            within = np.minimum.accumulate(by_slot)
+            fit = np.full(len(budgets), within[-1])
+            upto = min(len(within), len(budgets))
+            fit[:upto] = within[:upto]
+            out.append((float(sum(choices[m].bytes for m in on_pim)), fit))
+        return tuple(out)
+
+    graph = work.graph()
+    options = []
+    for chain in antichains(graph) + [(work.head.name,)]:
+        o = tier_options(chain)
+        if o is None:
+            return None
+        options.append(o)
+    return CombinedTiers(work.layers, tuple(options), tier_partitions(graph))

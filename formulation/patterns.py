@@ -260,8 +260,8 @@ def _pim_states(choices: list[EngineChoices], members: list[int], top: int, keys
           "e": first.energy.copy(), "ks": first.k[:, None].copy()}
     for i in members[1:]:
         c = choices[i]
-        a, b = np.meshgrid(np.arange(len(st["kappa"])), np.arange(len(c.k)), indexing="ij")
-        a, b = a.ravel(), b.ravel()
+        grid_a, grid_b = np.meshgrid(np.arange(len(st["kappa"])), np.arange(len(c.k)), indexing="ij")
+        a, b = grid_a.ravel(), grid_b.ravel()
         kappa = st["kappa"][a] + c.k[b]
         ok = kappa <= top
         a, b = a[ok], b[ok]

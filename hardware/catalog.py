@@ -5,9 +5,13 @@ with the derivations.  Per-channel figures are derived from the published
 per-device or per-stack figures, and each source string says how.  Where
 two sources disagree both are kept, as separate presets.
 
-A PIM option only makes sense with the memory it was published for:
-``MEMORY_TECH`` and ``PIM_TECH`` name the memory technology of each, and
-every system pairs an option only with memory of its technology.
+A PIM option only makes sense with the memory it was published for: each
+memory and PIM option carries its memory technology in ``technology``
+(``MEMORY_TECH`` and ``PIM_TECH`` list them by name), every system pairs an
+option only with memory of its technology, and the loader refuses an
+instance that pairs them otherwise.  Options whose area is not published
+have area 0 (unknown): an instance may not put them under an area budget
+without giving their area.
 """
 
 from __future__ import annotations
@@ -118,12 +122,22 @@ _HBM3_PJ_SRC = f"host access 3.59 pJ/b ({_ATTACC}, from {_FGDRAM})"
 _HBM2_PJ_SRC = f"HBM2 5.47 pJ/b (TPU-v4i, quoted in {_SPECPIM})"
 
 
+# Memory technology of each memory preset; each preset carries it in its ``technology`` field.
+MEMORY_TECH: dict[str, str] = {
+    "hbm3-5stack": "hbm3", "hbm3-h100-sxm": "hbm3", "hbm3-h100-sxm-datasheet": "hbm3", "hbm2e-a100-80gb": "hbm2e",
+    "hbm2e-a100-80gb-h2llm": "hbm2e",
+    "hbm2-a100-40gb": "hbm2", "hbm2e-h100-pcie": "hbm2e", "hbm2-pim-5cube": "hbm2",
+    "gddr6-aim-384bit": "gddr6", "lpddr5-orin-64gb": "lpddr5",
+}
+
+
 def _mem(name: str, stacks: int, channels_per_stack: int, stack_gbs: float, stack_gb: float, pj: float,
          source: str, *, eff: float = _ATTACC_BW_EFF, static_w: float = 0.0, static_src: str = "") -> Memory:
     src = source + (f"; {static_src}" if static_src else "; static power 0 (not charged)")
     return Memory(name, stacks=stacks, channels_per_stack=channels_per_stack,
                   channel_bandwidth=stack_gbs / channels_per_stack, channel_capacity=stack_gb / channels_per_stack,
-                  bandwidth_efficiency=eff, energy_per_bit=pj, static_power=static_w, source=src)
+                  bandwidth_efficiency=eff, energy_per_bit=pj, static_power=static_w, technology=MEMORY_TECH[name],
+                  source=src)
 
 
 MEMORIES: dict[str, Memory] = {m.name: m for m in [
@@ -177,13 +191,6 @@ MEMORIES: dict[str, Memory] = {m.name: m for m in [
          static_src="static power 0: the LPDDR5 background is inside the module's idle figure (host preset)"),
 ]}
 
-# Memory technology of each memory preset and of each PIM option.
-MEMORY_TECH: dict[str, str] = {
-    "hbm3-5stack": "hbm3", "hbm3-h100-sxm": "hbm3", "hbm3-h100-sxm-datasheet": "hbm3", "hbm2e-a100-80gb": "hbm2e",
-    "hbm2e-a100-80gb-h2llm": "hbm2e",
-    "hbm2-a100-40gb": "hbm2", "hbm2e-h100-pcie": "hbm2e", "hbm2-pim-5cube": "hbm2",
-    "gddr6-aim-384bit": "gddr6", "lpddr5-orin-64gb": "lpddr5",
-}
 
 _HBM3_CH = 670.4 / 16  # GB/s external per HBM3 channel (AttAcc)
 _PIM_ALU_PJ_PER_FLOP = 0.32 / 2  # AttAcc: 0.32 pJ/MAC
@@ -219,6 +226,15 @@ _AIM_OFFLOAD_SRC = ("offload 0.044 µs: mode change 32 tCK + all-bank activate t
 _PIM_STATIC_SRC = "PIM logic static power 0 (none published; CENT's model puts it at ~0.4% of DRAM standby)"
 
 
+# Memory technology each PIM option is built into; each option carries it in its ``technology`` field.
+PIM_TECH: dict[str, str] = {
+    "hbm3-pim-bank": "hbm3", "hbm3-pim-bank-pl": "hbm3", "hbm3-pim-bankgroup": "hbm3",
+    "hbm3-pim-bankgroup-pl": "hbm3", "hbm3-pim-bufferdie": "hbm3", "hbm3-pim-bufferdie-pl": "hbm3",
+    "hbm3-pim-bank-pe1012": "hbm3", "samsung-hbm-pim": "hbm2", "gddr6-aim": "gddr6",
+    "lpddr5-pim": "lpddr5", "lpddr5x-aim": "lpddr5x",
+}
+
+
 def _attacc_pim(name: str, granularity: str, multiplier: float, pj_per_bit: float,
                 design_multiplier: float, note: str, *, pe_pj_per_flop: float = _PIM_ALU_PJ_PER_FLOP,
                 pe_src: str = "0.32 pJ/MAC") -> PimOption:
@@ -229,7 +245,7 @@ def _attacc_pim(name: str, granularity: str, multiplier: float, pj_per_bit: floa
     return PimOption(
         name=name, granularity=granularity, internal_bandwidth=bw, peak_flops=bw,
         area=round(area, 4), energy_per_bit=pj_per_bit, energy_per_flop=pe_pj_per_flop,
-        offload_overhead=_HBM_OFFLOAD_US, softmax=SoftmaxSite.PIM,
+        offload_overhead=_HBM_OFFLOAD_US, softmax=SoftmaxSite.PIM, technology=PIM_TECH[name],
         source=(f"{_ATTACC}: internal bandwidth {multiplier:g}× the 41.9 GB/s external per channel ({note}), "
                 f"1 FLOP per byte, {pj_per_bit} pJ/b, {pe_src}; area {area:.3f} mm² per channel derived from "
                 f"SADDLE (HPCA 2026): 64 × 0.116 mm² bank PEs + 16 × 0.044 mm² accumulators = 8.128 mm² at 16×, "
@@ -242,8 +258,9 @@ def _device_pim(name: str, bw: float, gflops: float, source: str, *, offload: fl
                 offload_src: str = _HBM_OFFLOAD_SRC) -> PimOption:
     return PimOption(name=name, granularity="bank", internal_bandwidth=bw, peak_flops=gflops, area=0.0,
                      energy_per_bit=_BANK_PJ, energy_per_flop=_PIM_PE_PJ_PER_FLOP, offload_overhead=offload,
-                     softmax=SoftmaxSite.HOST,
-                     source=f"{source}; {_BANK_PJ_SRC}; {_PE_SRC}; area not published (0: no area budget applies); "
+                     softmax=SoftmaxSite.HOST, technology=PIM_TECH[name],
+                     source=f"{source}; {_BANK_PJ_SRC}; {_PE_SRC}; area not published (0: unknown, so an instance "
+                            "with an area budget must give it); "
                             f"softmax on the host (MAC-only PIM units); {offload_src}; {_PIM_STATIC_SRC}")
 
 
@@ -279,12 +296,6 @@ PIM_OPTIONS: dict[str, PimOption] = {p.name: p for p in [
                 offload=_AIM_OFFLOAD_US, offload_src=_AIM_OFFLOAD_SRC),
 ]}
 
-PIM_TECH: dict[str, str] = {
-    "hbm3-pim-bank": "hbm3", "hbm3-pim-bank-pl": "hbm3", "hbm3-pim-bankgroup": "hbm3",
-    "hbm3-pim-bankgroup-pl": "hbm3", "hbm3-pim-bufferdie": "hbm3", "hbm3-pim-bufferdie-pl": "hbm3",
-    "hbm3-pim-bank-pe1012": "hbm3", "samsung-hbm-pim": "hbm2", "gddr6-aim": "gddr6",
-    "lpddr5-pim": "lpddr5", "lpddr5x-aim": "lpddr5x",
-}
 
 _NVLINK_PJ = 1.3  # pJ/b (AttAcc)
 
@@ -292,8 +303,9 @@ _NVLINK_PJ = 1.3  # pJ/b (AttAcc)
 def _system(name: str, host: str, memory: str, devices: int, pims: tuple[str, ...], note: str = "") -> System:
     link = LINKS[host]
     for p in pims:
-        if PIM_TECH[p] != MEMORY_TECH[memory]:
-            raise ValueError(f"{name}: PIM option {p} is {PIM_TECH[p]}, memory {memory} is {MEMORY_TECH[memory]}")
+        if PIM_OPTIONS[p].technology != MEMORIES[memory].technology:
+            raise ValueError(f"{name}: PIM option {p} is {PIM_OPTIONS[p].technology}, memory {memory} is "
+                             f"{MEMORIES[memory].technology}")
     return System(
         name=name, devices=devices, host=HOSTS[host], memory=MEMORIES[memory],
         pim_options=tuple(PIM_OPTIONS[p] for p in pims),

@@ -75,7 +75,8 @@ class Host:
 
 @dataclass(frozen=True)
 class Memory:
-    """Memory of one device: stacks × channels_per_stack channels."""
+    """Memory of one device: stacks × channels_per_stack channels of one
+    ``technology`` (HBM3, GDDR6, LPDDR5, ...; None when not said)."""
 
     name: str
     stacks: int
@@ -85,6 +86,7 @@ class Memory:
     bandwidth_efficiency: float = 1.0   # achievable fraction of the external bandwidth (host reads)
     energy_per_bit: float = 0.0         # pJ/b for a host access (cell → host)
     static_power: float = 0.0           # W per channel: background (standby + refresh)
+    technology: str | None = None       # memory technology ("hbm3", "gddr6", ...); None: not said
     source: str = field(default="", compare=False)
 
     @property
@@ -112,7 +114,12 @@ class Memory:
 
 @dataclass(frozen=True)
 class PimOption:
-    """One entry of the PIM menu: a PIM unit design and where it sits."""
+    """One entry of the PIM menu: a PIM unit design and where it sits.
+
+    ``technology`` is the memory technology the units are built into; an
+    option fits only a memory of the same technology.  ``area`` 0 means the
+    area is not known (not published), so no area budget can apply to it.
+    """
 
     name: str
     granularity: str
@@ -124,6 +131,7 @@ class PimOption:
     offload_overhead: float = 0.0       # µs per offload on the memory side: mode switches, command issue
     softmax: SoftmaxSite = SoftmaxSite.HOST
     static_power: float = 0.0           # W per PIM channel: the PIM logic's leakage
+    technology: str | None = None       # the memory technology it is built into; None: not said
     source: str = field(default="", compare=False)
 
     @property

@@ -1,12 +1,21 @@
 """CBC through PuLP: the default, exact solver.
 
-The MILP of formulation/milp.py is block-angular: blocks (PIM option, γ) are
-linked only by Σ z_b = 1.  Solving every block with z_b = 1 and keeping the
-best is therefore the same optimisation; it lets blocks be skipped when a
-valid lower bound (formulation/blocks.py) already loses to the incumbent, lets
-CBC cut off nodes above the incumbent, and runs two blocks at a time.
-``monolithic=True`` instead builds and solves the one MILP with selectors
-(used by the tests to show both give the same optimum).
+The MILP of formulation/milp.py is block-angular: blocks (PIM option, n, γ)
+are linked only by Σ z_b = 1.  Solving every block with z_b = 1 and keeping
+the best is therefore the same optimisation; it lets blocks be skipped when a
+valid lower bound (formulation/blocks.py) already loses to the incumbent,
+lets CBC cut off nodes above the incumbent, and runs up to ``workers`` CBC
+processes at a time.  ``monolithic=True`` instead builds and solves the one
+MILP with selectors (used by the tests to show both give the same optimum).
+
+Each CBC run: PuLP writes the block's MPS file into a private temporary
+folder, CBC runs as a child process (solvers/processes.py: it never outlives
+specpim), PuLP reads the solution back, and the folder is removed whatever
+happens.  One thread starts, watches and reaps the processes, so a signal
+(Ctrl-C, SIGTERM) reaches the search loop, which kills every running CBC and
+removes every folder before it lets the signal end the run.  A time limit is
+a deadline for the whole run (core/deadline.py): CBC gets what is left, and a
+run that overstays is killed.
 """
 
 from __future__ import annotations
@@ -15,26 +24,31 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import IO, Any
 
 import pulp
 
+from specpim.core.deadline import Deadline, OutOfTime
 from specpim.core.enums import Metric, Status
 from specpim.core.errors import SolverError
 from specpim.core.tolerances import LATENCY_RTOL, TIE_RTOL
 from specpim.costs.tables import InstanceTables
-from specpim.formulation.blocks import BlockBound, BlockSpec, block_bound, make_blocks
+from specpim.formulation.blocks import BlockBound, BlockSpec, block_bound, capacity_bound, make_blocks
 from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, CoDesignMILP
 from specpim.problem.instance import Instance
 
+from . import processes
 from .result import SolverResult
 
 _INSTALL = "pip install --force-reinstall cbcbox"
+# A CBC run may overstay its -sec limit by this much (it checks the clock
+# between nodes) before it is killed.
+_GRACE_S = 1.0
+_POLL_S = 0.005
 
 
 def cbc_path() -> str:
@@ -81,57 +95,147 @@ class _BlockOutcome:
     milp: CoDesignMILP | None
 
 
+class CbcRun:
+    """One CBC process solving one MILP, from its MPS file to its solution.
+
+    ``start`` writes the files and starts CBC; ``done`` polls; ``finish``
+    reads the answer (status, objective, bound in MILP units); ``abort``
+    kills it.  Every path ends in ``_cleanup``, which removes the folder.
+    """
+
+    def __init__(self, milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | None = None,
+                 threads: int = 1):
+        self.milp, self.time_limit, self.cutoff, self.threads = milp, time_limit, cutoff, threads
+        self.path = cbc_path()
+        self.tmp: str | None = None
+        self.proc: Any = None
+        self.started = 0.0
+        self.killed = False          # by us, for overstaying its time limit
+        self._log: IO[str] | None = None
+
+    def start(self) -> CbcRun:
+        try:
+            self.tmp = tempfile.mkdtemp(prefix="specpim-cbc-")
+        except OSError as exc:
+            raise SolverError(f"CBC solver: cannot create a temporary folder ({exc.strerror or exc}) in "
+                              f"{tempfile.gettempdir()}; free some space there or set TMPDIR") from None
+        try:
+            mps, self.sol, self.logfile = (os.path.join(self.tmp, f) for f in ("model.mps", "model.sol", "cbc.log"))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.names = self.milp.prob.writeMPS(mps, rename=1)
+            args = [self.path, mps]
+            # increment 0: CBC's default (1e-4, absolute) treats solutions less than that
+            # much better as no better, and MILP objectives (µJ, µs) can be that close.
+            # ratio 0: "optimal" must mean proven optimal, whatever the build's default gap.
+            args += ["-increment", "0", "-ratio", "0", "-threads", str(self.threads)]
+            if self.cutoff is not None:
+                args += ["-cutoff", repr(self.cutoff)]
+            if self.time_limit is not None:
+                args += ["-sec", repr(max(self.time_limit, 0.01))]
+            args += ["-solve", "-printingOptions", "all", "-solution", self.sol]
+            self._log = open(self.logfile, "w")
+            self.proc = processes.start(args, stdout=self._log, stderr=self._log)
+            self.started = time.monotonic()
+        except OSError as exc:
+            self._cleanup()
+            raise SolverError(f"CBC solver failed to start: {exc.strerror or exc} ({self.path}); check that it "
+                              f"runs, or reinstall it: {_INSTALL}") from None
+        except BaseException:
+            self._cleanup()
+            raise
+        return self
+
+    def overdue(self) -> bool:
+        return self.time_limit is not None and time.monotonic() - self.started > self.time_limit + _GRACE_S
+
+    def done(self) -> bool:
+        """Whether CBC has ended (killing it first when it overstays its limit)."""
+        if self.proc.poll() is not None:
+            return True
+        if self.overdue():
+            self.killed = True
+            processes.kill(self.proc)
+            return True
+        return False
+
+    def wait(self) -> None:
+        while not self.done():
+            time.sleep(_POLL_S)
+
+    def abort(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            processes.kill(self.proc)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self.proc is not None:
+            processes.forget(self.proc)
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def finish(self) -> tuple[BlockStatus, float | None, float | None]:
+        """The answer of a CBC run that has ended; the folder is removed."""
+        try:
+            return self._read()
+        finally:
+            self._cleanup()
+
+    def _read(self) -> tuple[BlockStatus, float | None, float | None]:
+        assert self.tmp is not None and self._log is not None
+        self._log.flush()
+        log = self.logfile
+        killed = self.killed
+        if not killed and (self.proc.returncode != 0 or not os.path.exists(self.sol)):
+            raise SolverError(f"CBC solver failed: {self.path} did not run to completion{_log_tail(log)}; check "
+                              f"that it runs, or reinstall it: {_INSTALL}")
+        text = open(log, encoding="utf-8", errors="replace").read() if os.path.exists(log) else ""
+        if killed or not os.path.exists(self.sol):
+            # killed for overstaying: whatever it proved is in the log
+            return BlockStatus.NO_SOLUTION, None, _log_bound(text)
+        prob = self.milp.prob
+        variables, var_names, con_names, _ = self.names
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                reader = pulp.COIN_CMD(path=self.path, msg=False)
+            status, values, _, _, _, sol_status = reader.readsol_MPS(self.sol, prob, variables, var_names, con_names)
+        except Exception as exc:   # a solution file PuLP cannot read
+            raise SolverError(f"CBC solver failed: its output could not be read ({type(exc).__name__}: {exc})"
+                              f"{_log_tail(log)}; check that {self.path} runs, or reinstall it: {_INSTALL}") from None
+        prob.assignVarsVals(values)
+        prob.assignStatus(status, sol_status)
+        sol = prob.sol_status
+        if sol == pulp.LpSolutionOptimal:
+            obj = float(pulp.value(prob.objective))
+            return BlockStatus.OPTIMAL, obj, obj
+        bound = _log_bound(text)
+        if sol == pulp.LpSolutionIntegerFeasible:
+            obj = float(pulp.value(prob.objective))
+            return BlockStatus.FEASIBLE, obj, None if bound is None else min(bound, obj)
+        # CBC's "proven infeasible" (also what a cutoff that nothing beats gives)
+        # reaches PuLP as status Infeasible with sol_status "no solution found".
+        if sol == pulp.LpSolutionInfeasible or prob.status == pulp.LpStatusInfeasible:
+            return BlockStatus.INFEASIBLE, None, None
+        if sol == pulp.LpSolutionUnbounded:
+            raise SolverError("CBC reports the MILP unbounded; this is a bug in the formulation")
+        return BlockStatus.NO_SOLUTION, None, bound
+
+
 def solve_milp(milp: CoDesignMILP, *, time_limit: float | None, cutoff: float | None = None,
                threads: int = 1) -> tuple[BlockStatus, float | None, float | None]:
-    """Run CBC on ``milp`` in a private temporary directory, removed afterwards.
-
-    Returns (status, objective, bound) in MILP units.  The status comes from
-    PuLP's ``sol_status`` (and ``status`` for proven infeasibility): only a
-    run CBC finished is ``optimal``; one stopped by the time limit with a
-    solution is ``feasible``, without one ``no_solution``.  ``bound`` is a
-    valid lower bound or None.  A missing, crashing or garbled solver raises
-    SolverError.
-    """
-    path = cbc_path()
-    tmp = tempfile.mkdtemp(prefix="specpim-cbc-")
+    """Run CBC on ``milp`` to the end (see ``CbcRun``); (status, objective, bound)."""
+    run = CbcRun(milp, time_limit=time_limit, cutoff=cutoff, threads=threads).start()
     try:
-        log = os.path.join(tmp, "cbc.log")
-        # PuLP prefixes each option with "-" and splits on spaces: "cutoff X" → -cutoff X.
-        # increment 0: CBC's default (1e-4, absolute) treats solutions less than that
-        # much better as no better, and MILP objectives (µJ, µs) can be that close.
-        options = ["increment 0"] + ([] if cutoff is None else [f"cutoff {cutoff!r}"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            # gapRel=0: "optimal" must mean proven optimal, whatever the build's default gap
-            solver = pulp.COIN_CMD(path=path, msg=False, timeLimit=time_limit, threads=threads,
-                                   logPath=log, options=options, gapRel=0)
-        solver.tmpDir = tmp
-        try:
-            milp.prob.solve(solver)
-        except pulp.PulpSolverError:   # the binary failed to start, crashed or wrote no solution
-            raise SolverError(f"CBC solver failed: {path} did not run to completion{_log_tail(log)}; check that "
-                              f"it runs, or reinstall it: {_INSTALL}") from None
-        except Exception as exc:   # a failed exec, or a solution file PuLP cannot read
-            raise SolverError(f"CBC solver failed: its output could not be read ({type(exc).__name__}: {exc})"
-                              f"{_log_tail(log)}; check that {path} runs, or reinstall it: {_INSTALL}") from None
-        text = open(log).read() if os.path.exists(log) else ""
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    sol = milp.prob.sol_status
-    if sol == pulp.LpSolutionOptimal:
-        obj = float(pulp.value(milp.prob.objective))
-        return BlockStatus.OPTIMAL, obj, obj
-    bound = _log_bound(text)
-    if sol == pulp.LpSolutionIntegerFeasible:
-        obj = float(pulp.value(milp.prob.objective))
-        return BlockStatus.FEASIBLE, obj, None if bound is None else min(bound, obj)
-    # CBC's "proven infeasible" (also what a cutoff that nothing beats gives)
-    # reaches PuLP as status Infeasible with sol_status "no solution found".
-    if sol == pulp.LpSolutionInfeasible or milp.prob.status == pulp.LpStatusInfeasible:
-        return BlockStatus.INFEASIBLE, None, None
-    if sol == pulp.LpSolutionUnbounded:
-        raise SolverError("CBC reports the MILP unbounded; this is a bug in the formulation")
-    return BlockStatus.NO_SOLUTION, None, bound
+        run.wait()
+    except BaseException:
+        run.abort()
+        raise
+    return run.finish()
 
 
 def _log_tail(log: str, lines: int = 3) -> str:
@@ -197,95 +301,116 @@ class _SearchStats:
 @dataclass
 class _BlockSearch:
     """Blocks solved in order of their lower bounds, skipping those that
-    cannot win; shared by the worker threads under ``lock``."""
+    cannot win, with up to ``workers`` CBC runs at a time."""
 
     instance: Instance
     blocks: list[BlockSpec]
     bounds: list[BlockBound]
     order_keys: list[float]          # the bounds, or 0 when pruning is off
     scale: float                     # instance units → MILP units
-    deadline: float | None
+    deadline: Deadline
     stats: _SearchStats
     pending: list[int] = field(default_factory=list)
     outcomes: dict[int, _BlockOutcome] = field(default_factory=dict)
     best: _Incumbent = field(default_factory=_Incumbent)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    running: dict[int, tuple[CbcRun, float | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pending = sorted(range(len(self.blocks)), key=lambda i: (self.order_keys[i], i))
+        self.refine = self.instance.objective.metric == Metric.ENERGY and any(k > 0 for k in self.order_keys)
         objective = self.instance.objective
         self.latency_limit = objective.latency_bound if objective.metric == Metric.ENERGY else None
 
     def next_block(self) -> int | None:
         """The next block worth solving; records the ones skipped on the way."""
-        with self.lock:
-            while self.pending:
-                i = self.pending.pop(0)
-                if self.best.prunes(self.order_keys[i], i):
-                    self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, self.order_keys[i], None)
-                elif self.latency_limit is not None and \
-                        self.bounds[i].latency > self.latency_limit * (1 + LATENCY_RTOL):
-                    self.outcomes[i] = _BlockOutcome(BlockStatus.INFEASIBLE, None, None, None)
-                else:
-                    return i
-                self.stats.pruned += 1
-            return None
+        while self.pending:
+            i = self.pending.pop(0)
+            if self.best.prunes(self.order_keys[i], i):
+                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, self.order_keys[i], None)
+            elif self.latency_limit is not None and \
+                    self.bounds[i].latency > self.latency_limit * (1 + LATENCY_RTOL):
+                self.outcomes[i] = _BlockOutcome(BlockStatus.INFEASIBLE, None, None, None)
+            elif self.refine and self.best.prunes(self._refined(i), i):
+                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, self.bounds[i].objective, None)
+            else:
+                return i
+            self.stats.pruned += 1
+        return None
 
-    def stop(self) -> None:
-        with self.lock:
-            self.pending.clear()
+    def _refined(self, i: int) -> float:
+        """The block's capacity-aware bound (energy objective), computed only
+        for blocks the plain bound cannot prune."""
+        b = self.bounds[i]
+        better = capacity_bound(self.instance, self.blocks[i], b.objective)
+        self.bounds[i] = BlockBound(b.latency, better)
+        return better
 
-    def run_worker(self) -> None:
-        try:
-            while (i := self.next_block()) is not None:
-                self.solve_block(i)
-        except BaseException:   # a solver failure or an interrupt: let the other workers stop too
-            self.stop()
-            raise
-
-    def solve_block(self, i: int) -> None:
-        remaining = None if self.deadline is None else self.deadline - time.perf_counter()
-        if remaining is not None and remaining <= 0.05:
-            with self.lock:
-                self.outcomes[i] = _BlockOutcome(BlockStatus.NO_SOLUTION, None, self.bounds[i].objective, None)
-            return
+    def start_block(self, i: int) -> None:
         tb = time.perf_counter()
         milp = CoDesignMILP(self.instance, [self.blocks[i]], name=f"specpim_b{i}")
-        with self.lock:
-            incumbent = self.best.objective
-            self.stats.variables += len(milp.prob.variables())
-            self.stats.constraints += len(milp.prob.constraints())
+        self.stats.variables += len(milp.prob.variables())
+        self.stats.constraints += len(milp.prob.constraints())
+        incumbent = self.best.objective
         # CBC discards nodes that cannot beat the incumbent.
         cutoff = None if incumbent is None else incumbent * self.scale * (1 + 1e-7)
-        ts = time.perf_counter()
-        status, obj, bnd = solve_milp(milp, time_limit=remaining, cutoff=cutoff)
-        with self.lock:
-            self.stats.build_s += ts - tb
-            self.stats.solve_s += time.perf_counter() - ts
-            self.stats.solved += 1
-            obj = None if obj is None else obj / self.scale
-            bnd = self.bounds[i].objective if bnd is None else max(self.bounds[i].objective, bnd / self.scale)
-            if status == BlockStatus.INFEASIBLE and cutoff is not None:
-                # nothing in the block beats the incumbent
-                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, incumbent, None)
-            else:
-                self.outcomes[i] = _BlockOutcome(status, obj, bnd, milp)
-                if obj is not None and self.best.improved_by(obj, i):
-                    self.best = _Incumbent(obj, i)
+        run = CbcRun(milp, time_limit=self.deadline.for_solver(), cutoff=cutoff).start()
+        self.stats.build_s += time.perf_counter() - tb
+        self.running[i] = (run, incumbent)
+
+    def finish_block(self, i: int) -> None:
+        run, incumbent = self.running.pop(i)
+        status, obj, bnd = run.finish()
+        self.stats.solve_s += time.monotonic() - run.started
+        self.stats.solved += 1
+        obj = None if obj is None else obj / self.scale
+        bnd = self.bounds[i].objective if bnd is None else max(self.bounds[i].objective, bnd / self.scale)
+        if status == BlockStatus.INFEASIBLE and run.cutoff is not None:
+            # nothing in the block beats the incumbent it was given
+            self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, incumbent, None)
+        else:
+            self.outcomes[i] = _BlockOutcome(status, obj, bnd, run.milp)
+            if obj is not None and self.best.improved_by(obj, i):
+                self.best = _Incumbent(obj, i)
+
+    def out_of_time(self) -> None:
+        """Every block not settled yet stays open with its bound."""
+        for i in self.pending:
+            self.outcomes[i] = _BlockOutcome(BlockStatus.NO_SOLUTION, None, self.bounds[i].objective, None)
+        self.pending.clear()
 
     def run(self, workers: int) -> None:
-        n = max(1, min(workers, len(self.blocks)))
-        if n == 1:
-            self.run_worker()
-            return
-        with ThreadPoolExecutor(n) as pool:
-            futures = [pool.submit(self.run_worker) for _ in range(n)]
-            try:
-                for f in futures:
-                    f.result()
-            except BaseException:   # e.g. Ctrl-C: no new blocks; running ones finish
-                self.stop()
-                raise
+        slots = max(1, workers)
+        try:
+            while True:
+                while len(self.running) < slots and not self.deadline.expired():
+                    i = self.next_block()
+                    if i is None:
+                        break
+                    self.start_block(i)
+                if self.deadline.expired():
+                    self.out_of_time()
+                if not self.running:
+                    if not self.pending:
+                        return
+                    continue
+                ended = [i for i, (run, _) in self.running.items() if run.done()]
+                for i in sorted(ended):
+                    self.finish_block(i)
+                if not ended:
+                    time.sleep(_POLL_S)
+        except OutOfTime:
+            self.out_of_time()
+            self._finish_running()
+        except BaseException:   # a solver failure, an interrupt or a signal: no CBC outlives the search
+            for run, _ in self.running.values():
+                run.abort()
+            self.running.clear()
+            raise
+
+    def _finish_running(self) -> None:
+        for i in list(self.running):
+            self.running[i][0].wait()
+            self.finish_block(i)
 
     def result(self, solver: str) -> SolverResult:
         """Optimal only if every block is settled: solved, pruned by a valid
@@ -318,8 +443,9 @@ class CbcSolver:
         self.monolithic = monolithic
         self.use_bounds = use_bounds
 
-    def solve(self, instance: Instance, tables: InstanceTables, time_limit: float | None = None) -> SolverResult:
+    def solve(self, instance: Instance, tables: InstanceTables, deadline: Deadline | None = None) -> SolverResult:
         cbc_path()   # a missing solver is reported before any work
+        deadline = deadline or Deadline.none()
         t0 = time.perf_counter()
         blocks = make_blocks(instance, tables)
         scale = ENERGY_SCALE if instance.objective.metric == Metric.ENERGY else TIME_SCALE
@@ -328,23 +454,28 @@ class CbcSolver:
                                 diagnosis="no PIM option fits the area budget and the design space "
                                 "excludes a design without PIM")
         if self.monolithic:
-            return self._solve_monolithic(instance, blocks, time_limit, scale, t0)
-        bounds = [block_bound(instance, b) for b in blocks]
+            return self._solve_monolithic(instance, blocks, deadline, scale, t0)
+        bounds = []
+        for b in blocks:
+            if deadline.expired():   # not even the bounds in time: no design, no bound
+                return SolverResult(self.name, Status.NO_SOLUTION, build_s=time.perf_counter() - t0,
+                                    stats={"blocks": len(blocks), "solved": 0, "pruned": 0})
+            bounds.append(block_bound(instance, b))
         # Pruning and order use the bounds only when asked; the reported
         # optimality gap always uses them, as they are valid either way.
         search = _BlockSearch(instance, blocks, bounds,
                               order_keys=[b.objective if self.use_bounds else 0.0 for b in bounds],
-                              scale=scale, deadline=None if time_limit is None else t0 + time_limit,
+                              scale=scale, deadline=deadline,
                               stats=_SearchStats(len(blocks), build_s=time.perf_counter() - t0))
         search.run(self.workers)
         return search.result(self.name)
 
-    def _solve_monolithic(self, instance: Instance, blocks: list[BlockSpec], time_limit: float | None,
+    def _solve_monolithic(self, instance: Instance, blocks: list[BlockSpec], deadline: Deadline,
                           scale: float, t0: float) -> SolverResult:
         """The one MILP with block selectors."""
         milp = CoDesignMILP(instance, blocks)
         build = time.perf_counter() - t0
-        status, obj, bound = solve_milp(milp, time_limit=time_limit, threads=self.workers)
+        status, obj, bound = solve_milp(milp, time_limit=deadline.for_solver(), threads=self.workers)
         result = SolverResult(self.name, Status(status), build_s=build, solve_s=time.perf_counter() - t0 - build,
                               stats={"blocks": len(blocks), "variables": len(milp.prob.variables()),
                                      "constraints": len(milp.prob.constraints())},

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specpim.core.deadline import Deadline
 from specpim.core.enums import Allocation, Engine, MemoryModel, Metric, Phase, Status
 from specpim.core.errors import InstanceError
 from specpim.core.tolerances import CAPACITY_RTOL
@@ -194,7 +195,7 @@ class _Phase:
     rules, and no channel of it holds more than a channel can."""
 
     def __init__(self, table: CostTable, work: PhaseWorkload, budget: int, *, cap: float, devices: int,
-                 static: float, dims: list[int], deadline: float | None):
+                 static: float, dims: list[int], deadline: Deadline):
         self.table, self.work, self.budget, self.dag = table, work, budget, Dag(work)
         self.dims, self.devices, self.static, self.deadline = dims, devices, static, deadline
         self.limit = cap * (1 + CAPACITY_RTOL)       # no channel holds more, whatever else is in it
@@ -254,7 +255,7 @@ class _Phase:
             return _Front(np.zeros((1, NKEYS)), ())
         if placed in self.rest:
             return self.rest[placed]
-        if self.deadline is not None and time.perf_counter() > self.deadline:
+        if self.deadline.expired():
             raise _OutOfTime
         parts, tiers, rows, nexts = [], [], [], []
         for a in self.dag.next_tiers(placed):
@@ -330,9 +331,9 @@ class ExhaustiveSolver:
     def __init__(self, *, max_work: float = DEFAULT_MAX_WORK):
         self.max_work = max_work
 
-    def solve(self, instance: Instance, tables: InstanceTables, time_limit: float | None = None) -> SolverResult:
+    def solve(self, instance: Instance, tables: InstanceTables, deadline: Deadline | None = None) -> SolverResult:
         t0 = time.perf_counter()
-        run = _Run(instance, tables, None if time_limit is None else t0 + time_limit)
+        run = _Run(instance, tables, deadline or Deadline.none())
         work, mappings = run.estimate()
         if work > self.max_work:
             raise InstanceError(
@@ -369,7 +370,7 @@ class _Design:
 class _Run:
     """One solve: the architectures, the phase fronts they need, the pairing."""
 
-    def __init__(self, instance: Instance, tables: InstanceTables, deadline: float | None):
+    def __init__(self, instance: Instance, tables: InstanceTables, deadline: Deadline):
         self.inst, self.tables, self.deadline = instance, tables, deadline
         ds = instance.design_space
         self.partition = ds.allocation == Allocation.PARTITION
@@ -452,7 +453,7 @@ class _Run:
         key = (p, x.option.name if x.option else None, 0 if p == DRAFT else x.g, budget, host_channels, x.n,
                tuple(dims))
         if key not in self.fronts:
-            if self.deadline is not None and time.perf_counter() > self.deadline:
+            if self.deadline.expired():
                 raise _OutOfTime
             static = self.inst.system.static_power(x.option, x.n)
             ph = _Phase(self.tables.table(p, x.option, x.g, x.n), self.tables.work(p, x.g), budget, cap=self.cap,
@@ -522,7 +523,7 @@ class _Run:
         best = None
         chunk = max(1, _PAIR_CHUNK // max(1, len(V)))
         for lo in range(0, len(D), chunk):
-            if self.deadline is not None and time.perf_counter() > self.deadline:
+            if self.deadline.expired():
                 raise _OutOfTime
             d = D[lo:lo + chunk]
             value = (steps * d[:, None, col] + V[None, :, col]) / scale

@@ -36,6 +36,7 @@ from helpers.random_instances import (
     memory_need,
     random_instance,
 )
+from specpim.core.deadline import Deadline
 from specpim.core.enums import Allocation, Metric, Phase
 from specpim.core.errors import InstanceError
 from specpim.costs.roofline import RooflineCostModel
@@ -185,7 +186,7 @@ def test_phase_front_matches_brute_force(dims, memory_model):
     option, g = inst.system.pim_option("bank"), min(inst.draft_lens)
     brute = _brute_force_phase(inst, tables, option, 8, 8)
     assert (brute[:, LOAD] > 0).any() and len(brute) > 10_000
-    run = _Run(inst, tables, None)
+    run = _Run(inst, tables, Deadline.none())
     run.dims = [d for d in dims if d in (TIME, COST)]
     design = _Design(option, 8, g, 0, 8)
     phase = run.phase(Phase.VERIFY, design, 8, [d for d in dims if d not in (TIME, COST)])
@@ -228,7 +229,7 @@ def test_refuses_a_space_too_big_before_enumerating():
 
 
 def test_out_of_time_reports_no_solution(tiny):
-    res = ExhaustiveSolver().solve(tiny, InstanceTables(tiny, RooflineCostModel()), time_limit=1e-9)
+    res = ExhaustiveSolver().solve(tiny, InstanceTables(tiny, RooflineCostModel()), Deadline(1e-9))
     assert res.status == "no_solution" and res.mapping is None and res.objective is None
 
 
@@ -240,7 +241,7 @@ def test_stopped_search_is_feasible_not_optimal(tiny, monkeypatch):
 
     def pair_then_stop(self, *args):
         found = pair(self, *args)
-        self.deadline = 0.0      # time runs out right after the first design
+        self.deadline = Deadline(0.0)      # time runs out right after the first design
         return found
 
     monkeypatch.setattr(_Run, "pair", pair_then_stop)

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from specpim.core.errors import InstanceError
+from specpim.core.errors import InstanceError, parse_int, quote, read_input_text
 
 DTYPE_BYTES = {"fp32": 4, "float32": 4, "fp16": 2, "float16": 2, "bf16": 2, "bfloat16": 2, "fp8": 1, "int8": 1}
 
@@ -133,7 +133,44 @@ _HF_KEYS = {
     "vocab": ("vocab_size",),
 }
 _GATED_TYPES = {"llama", "mistral", "qwen2", "gemma", "gemma2", "phi3"}
-_MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts")
+# Mixtures of experts: keys giving the number of experts (Mixtral, Qwen-MoE,
+# OLMoE, DeepSeek, ERNIE 4.5, JetMoE, DBRX's ffn_config, ...), and keys that
+# only a mixture has (experts per token, the experts' FFN size).
+_MOE_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "num_routed_experts",
+                   "moe_num_experts", "n_experts", "num_moe_experts")
+_MOE_ONLY_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_k", "moe_top_k", "moe_topk",
+                  "top_k_experts", "moe_intermediate_size", "expert_intermediate_size", "n_shared_experts",
+                  "num_shared_experts", "shared_expert_intermediate_size")
+# Nested sections some families keep these keys in.
+_MOE_SECTIONS = ("ffn_config", "moe_config", "text_config", "language_config")
+
+
+def _text(value: object, limit: int = 60) -> str:
+    """A text field of config.json, or "" when it is absent or not text."""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _positive(value: object) -> int:
+    """The largest positive whole number in a config value (a count, or a list of counts), else 0."""
+    items = value if isinstance(value, list) else [value]
+    counts = [v for v in items if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return max(counts, default=0)
+
+
+def _mixture_of_experts(cfg: dict) -> str | None:
+    """The key (and value) that makes ``cfg`` a mixture of experts, or None for a dense model."""
+    sections = [("", cfg)] + [(f"{k}.", cfg[k]) for k in _MOE_SECTIONS if isinstance(cfg.get(k), dict)]
+    for prefix, sec in sections:
+        counts = [(k, _positive(sec[k])) for k in _MOE_COUNT_KEYS if k in sec and _positive(sec[k])]
+        if counts:   # the number of experts decides: one expert is a dense FFN
+            key, n = max(counts, key=lambda kv: kv[1])
+            if n > 1:
+                return f"{prefix}{key}: {quote(n)} experts"
+            continue
+        only = next((k for k in _MOE_ONLY_KEYS if _positive(sec.get(k))), None)
+        if only is not None:
+            return f"{prefix}{only}: {quote(_positive(sec[only]))}"
+    return None
 
 
 def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> ModelConfig:
@@ -142,17 +179,21 @@ def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> Mo
     Supported: dense decoder-only models whose head size is hidden / heads
     (OPT, GPT-2 style, LLaMA 1–3, TinyLlama, Mistral, Qwen2, ...).  Mixtures of
     experts and explicit head sizes that differ from hidden / heads are
-    refused rather than modelled wrongly.
+    refused rather than modelled wrongly, and so are files over 1 MiB and
+    JSON nested too deeply to read.
     """
     def fail(message: str) -> InstanceError:
         return InstanceError(message, path=file, field=field_path)
 
     if not path.is_file():
         raise fail(f"Hugging Face config file not found: {path}")
+    text = read_input_text(path, file=file, field=field_path)
     try:
-        cfg = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        cfg = json.loads(text, parse_int=parse_int)
+    except json.JSONDecodeError as exc:
         raise fail(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise fail(f"{path} is nested too deeply to be a model config") from None
     if not isinstance(cfg, dict):
         raise fail(f"{path} must hold a JSON object")
     values: dict[str, int] = {}
@@ -161,27 +202,33 @@ def model_from_hf_config(path: Path, *, field_path: str, file: str | None) -> Mo
         if found is None and name == "ffn" and "hidden" in values:
             found = 4 * values["hidden"]  # GPT-2 style configs leave n_inner null
         if not isinstance(found, int) or isinstance(found, bool):
-            raise fail(f"{path} has no usable {' / '.join(keys)} (needed for {name}); "
-                       f"keys present: {', '.join(sorted(cfg))}")
+            present = sorted(cfg)
+            listing = ", ".join(k[:40] for k in present[:60]) + \
+                (f" and {len(present) - 60} more" if len(present) > 60 else "")
+            raise fail(f"{path} has no usable {' / '.join(keys)} (needed for {name}); keys present: {listing}")
         values[name] = found
-    model_type = str(cfg.get("model_type", ""))
-    experts = next((cfg[k] for k in _MOE_KEYS if isinstance(cfg.get(k), int) and cfg[k] > 1), None)
-    if experts is not None:
-        raise fail(f"{path} describes a mixture of experts ({experts} experts, model_type {model_type!r}); "
+    model_type = _text(cfg.get("model_type"))
+    moe = _mixture_of_experts(cfg)
+    if moe is not None:
+        raise fail(f"{path} describes a mixture of experts ({moe}, model_type {model_type!r}); "
                    "only dense models are supported")
     head_dim = cfg.get("head_dim")
     if values["heads"] and isinstance(head_dim, int) and head_dim * values["heads"] != values["hidden"]:
-        raise fail(f"{path} sets head_dim {head_dim}, but hidden_size / num_attention_heads is "
-                   f"{values['hidden'] / values['heads']:g}; such models are not supported")
+        try:
+            ratio = f"{values['hidden'] / values['heads']:g}"
+        except OverflowError:
+            ratio = "out of range"
+        raise fail(f"{path} sets head_dim {quote(head_dim)}, but hidden_size / num_attention_heads is "
+                   f"{ratio}; such models are not supported")
     kv = cfg.get("num_key_value_heads") or values["heads"]
     if not isinstance(kv, int) or isinstance(kv, bool):
-        raise fail(f"{path} has num_key_value_heads {kv!r}; expected a whole number of heads")
+        raise fail(f"{path} has num_key_value_heads {quote(kv)}; expected a whole number of heads")
     # Newer transformers write "dtype", older ones "torch_dtype".
-    dtype = str(cfg.get("dtype") or cfg.get("torch_dtype") or "float16")
+    dtype = _text(cfg.get("dtype") or cfg.get("torch_dtype")) or "float16"
     if dtype not in DTYPE_BYTES:
         dtype = "fp16"
     return ModelConfig(
-        name=str(cfg.get("_name_or_path") or path.parent.name or path.stem),
+        name=_text(cfg.get("_name_or_path"), 200) or path.parent.name or path.stem,
         layers=values["layers"], hidden=values["hidden"], heads=values["heads"], kv_heads=kv,
         ffn=values["ffn"], gated_ffn=model_type in _GATED_TYPES or cfg.get("hidden_act") == "silu",
         vocab=values["vocab"], dtype=dtype,

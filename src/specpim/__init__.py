@@ -22,7 +22,7 @@ _EXPORTS = {
     "Solution": "specpim.api", "solve": "specpim.api", "evaluate": "specpim.api",
     "load_instance": "specpim.problem.loader",
     "SpecpimError": "specpim.core.errors", "InstanceError": "specpim.core.errors",
-    "SolverError": "specpim.core.errors",
+    "SolverError": "specpim.core.errors", "OutputError": "specpim.core.errors",
     "Status": "specpim.core.enums", "Metric": "specpim.core.enums", "Phase": "specpim.core.enums",
     "Engine": "specpim.core.enums", "Allocation": "specpim.core.enums",
     "Metrics": "specpim.evaluation.evaluator",
@@ -32,13 +32,13 @@ _EXPORTS = {
 }
 
 __all__ = ["Allocation", "Architecture", "Engine", "Instance", "InstanceError", "Mapping", "Metric", "Metrics",
-           "Phase", "Placement", "Solution", "SolverError", "SpecpimError", "Status", "__version__", "evaluate",
-           "load_instance", "solve"]
+           "OutputError", "Phase", "Placement", "Solution", "SolverError", "SpecpimError", "Status", "__version__",
+           "evaluate", "load_instance", "solve"]
 
 if TYPE_CHECKING:
     from specpim.api import Solution, evaluate, solve
     from specpim.core.enums import Allocation, Engine, Metric, Phase, Status
-    from specpim.core.errors import InstanceError, SolverError, SpecpimError
+    from specpim.core.errors import InstanceError, OutputError, SolverError, SpecpimError
     from specpim.evaluation.evaluator import Metrics
     from specpim.problem.instance import Instance
     from specpim.problem.loader import load_instance

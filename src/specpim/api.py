@@ -7,12 +7,18 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from specpim.core.deadline import Deadline
 from specpim.core.enums import Metric, Status
-from specpim.core.errors import InstanceError, SolverError
+from specpim.core.errors import InstanceError, SolverError, quote
 from specpim.core.tolerances import CROSS_CHECK_RTOL
 from specpim.costs.plugins import resolve_cost_model
 from specpim.costs.protocol import CostModel
@@ -24,7 +30,7 @@ from specpim.problem.instance import Instance
 from specpim.problem.loader import load_instance, read_yaml
 from specpim.problem.mapping import Architecture, Mapping
 from specpim.solvers.diagnose import precheck, precheck_latency, solver_proved
-from specpim.solvers.factory import make_solver
+from specpim.solvers.factory import SOLVERS, make_solver
 
 
 @dataclass(frozen=True)
@@ -103,19 +109,65 @@ def _as_instance(instance: Instance | str | Path | dict) -> Instance:
     return instance if isinstance(instance, Instance) else load_instance(instance)
 
 
+def _real(value: Any) -> float | None:
+    """``value`` as a finite float when it is a real number (numpy's included, bool not), else None."""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        return None
+    try:
+        f = float(value)
+    except (OverflowError, ValueError, TypeError):   # 10**400, or a number type that refuses
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _check_time_limit(time_limit: Any) -> float | None:
     if time_limit is None:
         return None
-    ok = isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool)
-    if not ok or not 0 < time_limit < float("inf"):
-        raise InstanceError(f"expected a finite number > 0 (seconds) or None, found {time_limit!r}",
+    limit = _real(time_limit)
+    if limit is None or not limit > 0:
+        raise InstanceError(f"expected a finite number > 0 (seconds) or None, found {quote(time_limit)}",
                             field="time_limit")
-    return float(time_limit)
+    return limit
+
+
+def _check_solver_options(cls: Any, options: dict[str, Any]) -> None:
+    """Each solver option has the type its solver declares (an int, a float, a bool), and
+    numbers are finite and ≥ 0 (``workers`` ≥ 1): a bad one is bad input, named."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:   # annotations it cannot resolve: the solver checks its own options
+        return
+    for name, value in options.items():
+        hint = hints.get(name)
+        if hint is None:
+            continue   # not one of its options: the solver's constructor says so
+        kinds = set(typing.get_args(hint)) or {hint}
+        if value is None and type(None) in kinds:
+            continue
+        expected = "true or false" if bool in kinds else "a whole number" if int in kinds and float not in kinds \
+            else "a number" if float in kinds else None
+        if expected is None:
+            continue
+        if bool in kinds:
+            ok = isinstance(value, (bool, np.bool_))
+        elif float in kinds:
+            ok = _real(value) is not None and float(value) >= 0
+        else:
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) \
+                and 0 <= int(value) <= 10 ** 6
+        if ok and name == "workers":
+            ok = value >= 1
+        if not ok:
+            floor = " ≥ 1" if name == "workers" else " ≥ 0" if expected != "true or false" else ""
+            raise InstanceError(f"solver option {name}: expected {expected}{floor}, found {quote(value)}",
+                                field="solver")
 
 
 def _make_engine(solver: Any, options: dict[str, Any]):
     if not isinstance(solver, str):
-        raise InstanceError(f"expected a solver name, found {solver!r}", field="solver")
+        raise InstanceError(f"expected a solver name, found {quote(solver)}", field="solver")
+    if solver in SOLVERS:
+        _check_solver_options(SOLVERS[solver], options)
     try:
         return make_solver(solver, **options)
     except TypeError as exc:   # an option the solver does not take
@@ -125,7 +177,7 @@ def _make_engine(solver: Any, options: dict[str, Any]):
 
 def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limit: float | None = None, *,
           cost_model: CostModel | None = None, allow_imports: bool = False, baselines: bool = True,
-          **solver_options) -> Solution:
+          deadline: Deadline | None = None, **solver_options) -> Solution:
     """Find the optimal co-design of ``instance``.
 
     Bad input of any kind (instance, cost model, options) raises
@@ -134,9 +186,16 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     "infeasible" and a diagnosis naming the binding resource.  The returned
     mapping is re-scored by the independent evaluator; a mismatch with the
     solver's own objective raises SolverError.
+
+    ``time_limit`` bounds the whole call, the baselines included: when it
+    runs out the solver reports what it has (status "feasible" with its gap,
+    or "no_solution") and baselines not computed yet are skipped.  A
+    ``deadline`` (specpim.core.deadline.Deadline) shared with other work
+    replaces it; the CLI starts one when the process starts.
     """
+    if deadline is None:
+        deadline = Deadline(_check_time_limit(time_limit))
     inst = _as_instance(instance)
-    time_limit = _check_time_limit(time_limit)
     model = resolve_cost_model(inst, cost_model, allow_imports=allow_imports)
     engine = _make_engine(solver, solver_options)
     diagnosis = precheck(inst)
@@ -146,7 +205,7 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     if diagnosis is not None:
         return Solution(inst, engine.name, Status.INFEASIBLE, None, None, None, None, None, 0.0, 0.0,
                         diagnosis=diagnosis)
-    res = engine.solve(inst, tables, time_limit)
+    res = engine.solve(inst, tables, deadline)
     metrics = None
     objective = None
     if res.mapping is not None:
@@ -168,7 +227,7 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     diagnosis = res.diagnosis
     if res.status == Status.INFEASIBLE and diagnosis is None:
         diagnosis = solver_proved(inst, tables)
-    found = compute_baselines(inst, model) if baselines else {}
+    found = compute_baselines(inst, model, deadline) if baselines else {}
     return Solution(inst, res.solver, res.status, objective, res.mapping, metrics, gap, bound,
                     res.build_s, res.solve_s, found, diagnosis, res.stats, res.write_model)
 
@@ -184,10 +243,20 @@ def evaluate(instance: Instance | str | Path | dict, mapping: Mapping | dict | s
     inst = _as_instance(instance)
     file = None
     if isinstance(mapping, (str, Path)):
+        if "\0" in str(mapping):
+            raise InstanceError(f"expected the path of a mapping file, found {quote(str(mapping))}: a file name "
+                                "cannot hold a NUL character", field="mapping")
         file = str(mapping)
         mapping = read_yaml(Path(mapping))   # JSON is YAML
-    if not isinstance(mapping, Mapping):
-        mapping = Mapping.from_dict(mapping, file=file)
+    if isinstance(mapping, Mapping):
+        # A Mapping built in Python skipped the mapping file's checks: give it them (a tier that is
+        # text, a channel count that is not a number) by reading back what it would write.
+        try:
+            mapping = mapping.to_dict()
+        except Exception:
+            raise InstanceError("the Mapping cannot be read: its architecture or placements are not of the "
+                                "expected types", field="mapping") from None
+    mapping = Mapping.from_dict(mapping, file=file)
     return _evaluate(inst, mapping, resolve_cost_model(inst, cost_model, allow_imports=allow_imports), file=file)
 
 

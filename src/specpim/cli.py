@@ -3,23 +3,34 @@
 Exit codes (docs/errors.md): 0 solved (optimal, or feasible when a time
 limit stopped the solver; stderr then gives the gap), 2 bad input
 (instance, mapping, options, output folder), 3 infeasible, 4 no solution
-found in the time limit, 5 solver trouble, 130 interrupted.
+found in the time limit, 5 solver trouble, 6 cannot write (standard output
+closed or full, no space left or a read-only file system where results or
+temporary files go), 130 interrupted (Ctrl-C, SIGINT), 143 stopped by
+SIGTERM, 129 by SIGHUP.  ``--time-limit`` counts from the start of the
+process, so it bounds the whole run: reading, solving, baselines, writing.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
-import os
-import sys
-import warnings
+import time
 
-from . import __version__
-from .core.enums import Metric, Status
-from .core.errors import InstanceError, SpecpimError
+_STARTED = time.monotonic()   # the time limit counts from here: before the imports below
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+
+from . import __version__  # noqa: E402
+from .core.deadline import Deadline  # noqa: E402
+from .core.enums import Metric, Status  # noqa: E402
+from .core.errors import InstanceError, OutputError, SpecpimError, escape_controls  # noqa: E402
+from .core.interrupts import Terminated, handle_termination  # noqa: E402
 
 EXIT_OK, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_NO_SOLUTION, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_OUTPUT = OutputError.exit_code   # 6: standard output or the disk failed a write
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("solve", help="find the optimal architecture and dataflow")
     s.add_argument("instance", help="instance YAML file")
     s.add_argument("--solver", default="cbc", choices=["cbc", "exhaustive"])
-    s.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds for the solver")
+    s.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="seconds for the whole run, from the start of the process")
     s.add_argument("-o", "--outdir", default=None, help="write mapping.json/.yaml, operators.csv, model.lp here")
     s.add_argument("--force", action="store_true", help="overwrite existing output files")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
@@ -69,13 +81,13 @@ def _cmd_solve(args) -> int:
     if limit is not None and not 0 < limit < math.inf:
         raise InstanceError(f"expected a finite number > 0 (seconds), found {limit}", field="--time-limit")
     inst = load_instance(args.instance)
-    if args.outdir:
+    if args.outdir is not None:   # -o '' (an unset variable) is refused, not ignored
         check_outputs(args.outdir, args.force)
-    sol = solve(inst, solver=args.solver, time_limit=limit, allow_imports=args.allow_imports,
-                baselines=not args.no_baselines)
-    if args.outdir and sol.mapping is not None:
+    sol = solve(inst, solver=args.solver, allow_imports=args.allow_imports, baselines=not args.no_baselines,
+                deadline=Deadline(limit, start=_STARTED))
+    if args.outdir is not None and sol.mapping is not None:
         write_outputs(sol, args.outdir)
-    print(json.dumps(sol.to_dict(), indent=2) if args.json else summary(sol))
+    _out(json.dumps(sol.to_dict(), indent=2) if args.json else summary(sol))
     if sol.status == Status.INFEASIBLE:
         _note(f"{args.instance}: infeasible: {sol.diagnosis}")
         return EXIT_INFEASIBLE
@@ -103,11 +115,11 @@ def _cmd_evaluate(args) -> int:
     inst = load_instance(args.instance)
     metrics = evaluate(inst, args.mapping, allow_imports=args.allow_imports)
     if args.json:
-        print(json.dumps(metrics.to_dict(), indent=2))
+        _out(json.dumps(metrics.to_dict(), indent=2))
     else:
-        print(f"specpim · {inst.name} · {args.mapping}")
-        print("\n".join(metrics_lines(metrics)))
-        print(f"  objective ({metrics.metric}): {metrics.objective:.6g}")
+        _out(f"specpim · {inst.name} · {args.mapping}")
+        _out("\n".join(metrics_lines(metrics)))
+        _out(f"  objective ({metrics.metric}): {metrics.objective:.6g}")
     if not metrics.latency_bound_met and inst.objective.latency_bound is not None:
         _note(f"{args.mapping}: the mapping misses the instance's latency bound "
               f"({metrics.latency_per_token * 1e3:.4g} ms per token > "
@@ -121,7 +133,7 @@ def _cmd_validate(args) -> int:
 
     inst = load_instance(args.instance)
     ds = inst.design_space
-    print(f"{args.instance}: valid · target {inst.target.name}"
+    _out(f"{args.instance}: valid · target {inst.target.name}"
           + (f", draft {inst.draft.name}, γ ∈ {list(inst.draft_lens)}" if inst.draft else ", autoregressive")
           + f" · {len(ds.pim_options)} PIM options × {len(ds.pim_channels)} channel counts")
     diagnosis = precheck(inst)
@@ -134,14 +146,39 @@ def _cmd_presets(args) -> int:
     from .presets import describe, listing
 
     if args.name:
-        print(describe(args.name, as_json=args.json))
+        _out(describe(args.name, as_json=args.json))
     else:
-        print(listing(as_json=args.json))
+        _out(listing(as_json=args.json))
     return EXIT_OK
 
 
 def _note(message: str) -> None:
-    print(f"specpim: {message}", file=sys.stderr)
+    """One line on stderr; control characters in it are escaped (a key may hold a newline or an escape code)."""
+    if sys.stderr is not None:
+        try:
+            print(f"specpim: {escape_controls(message)}", file=sys.stderr, flush=True)
+        except OSError:   # stderr itself closed or full: nowhere left to say it
+            pass
+
+
+def _out(text: str | None) -> None:
+    """Print ``text`` on stdout (None: flush it).  A stdout that cannot be written
+    (> /dev/full, a failing disk) raises OutputError, after stdout has been
+    pointed at /dev/null so that the interpreter's last flush cannot fail too;
+    a closed pipe (| head) stays a BrokenPipeError, which is not an error."""
+    try:
+        if text is None:
+            sys.stdout.flush()
+        else:
+            print(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,20 +188,38 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "validate": _cmd_validate,
                "presets": _cmd_presets}[args.command]
+    if sys.stdout is None:   # started with stdout closed (>&-): say so before doing any work
+        _note("cannot write to standard output: it is closed; nothing was done")
+        return EXIT_OUTPUT
     try:
-        code = handler(args)
-        sys.stdout.flush()
+        with handle_termination():
+            code = handler(args)
+            _out(None)   # flush: a full stdout (> /dev/full) often fails only here
         return code
     except SpecpimError as exc:
         _note(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
-        _note("interrupted; no output file was written partially")
+        _note("interrupted (SIGINT): the solver was stopped and its temporary files removed; no result file "
+              "was written partially")
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        _note(f"stopped by {stop.name}: the solver was stopped and its temporary files removed; no result "
+              "file was written partially")
+        return 128 + stop.signum
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        _stop_solvers()
+
+
+def _stop_solvers() -> None:
+    """No solver process outlives the run (they are only ever started by solvers/processes.py)."""
+    mod = sys.modules.get("specpim.solvers.processes")
+    if mod is not None:
+        mod.terminate_all()
 
 
 if __name__ == "__main__":

@@ -6,12 +6,18 @@ Guarantees:
   renamed into place, so a failed or interrupted run never leaves a partial
   file (only complete old or complete new ones);
 * all files of a result are written first and renamed last, so the window
-  in which the folder mixes two runs is a few renames long;
+  in which the folder mixes two runs is a few renames long; every file to
+  be replaced or removed is checked (not a folder, not read-only) before
+  the first one is;
+* a new file gets the permissions any new file gets (0666 less the umask),
+  a replaced one keeps the permission bits it had;
 * existing results are replaced only with ``force=True``, and that check,
   with the check that the folder can be written at all, happens before any
   solving (``check_outputs``).
 
-Problems with the output location raise InstanceError naming the folder.
+Problems with the output location raise InstanceError naming the folder
+(exit code 2); a write that fails on the way (no space left, a read-only
+file system) raises OutputError (exit code 6) with the same guarantees.
 """
 
 from __future__ import annotations
@@ -20,21 +26,41 @@ import csv
 import io
 import json
 import os
+import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .core.errors import InstanceError
+from .core.errors import InstanceError, OutputError, os_error_message
+from .core.interrupts import deferred
 
 OUTPUT_FILES = ("mapping.json", "mapping.yaml", "operators.csv", "model.lp")
+
+
+def _unusable(out: Path, names: Iterable[str]) -> str | None:
+    """Why a result file in ``out`` cannot be replaced or removed, or None when all can."""
+    for name in names:
+        target = out / name
+        if target.is_symlink() or not target.exists():
+            continue   # a link is replaced itself, whatever it points to
+        if target.is_dir():
+            return f"{name} is a folder; remove or rename it"
+        if not target.is_file():
+            return f"{name} is not a regular file; remove or rename it"
+        if not os.access(target, os.W_OK):
+            return f"{name} is read-only; make it writable or remove it"
+    return None
 
 
 def check_outputs(outdir: str | Path, force: bool) -> None:
     """Refuse, before solving, an output folder that cannot be used, or one
     holding results that ``force`` does not allow to replace."""
+    if isinstance(outdir, str) and not outdir:
+        raise InstanceError("expected the name of a folder, found an empty name (an unset variable?)",
+                            field="-o/--outdir")
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise InstanceError("exists and is not a folder", path=str(out))
@@ -43,9 +69,38 @@ def check_outputs(outdir: str | Path, force: bool) -> None:
         raise InstanceError(f"cannot create this folder: {existing} is a file", path=str(out))
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InstanceError(f"cannot write in {existing} (permission denied)", path=str(out))
+    if out.is_dir():
+        problem = _unusable(out, OUTPUT_FILES)
+        if problem:
+            raise InstanceError(f"cannot replace the results there: {problem}", path=str(out))
     clash = [f for f in OUTPUT_FILES if (out / f).exists()]
     if clash and not force:
         raise InstanceError(f"would overwrite {', '.join(clash)}; pass --force to replace them", path=str(out))
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)   # elsewhere: set and restore
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """Permission bits for ``path``'s new content: those of the file it replaces, or 0666 less the umask."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~_umask()
 
 
 def _temp_beside(path: Path) -> str:
@@ -55,12 +110,15 @@ def _temp_beside(path: Path) -> str:
 
 
 def _staged(path: Path, write: Callable[[str], None]) -> str:
-    """Write ``path``'s content to a temporary file beside it; return that file."""
+    """Write ``path``'s content to a temporary file beside it, with the
+    permission bits ``path`` will have; return that file."""
     tmp = _temp_beside(path)
     try:
         write(tmp)
+        os.chmod(tmp, _mode_for(path))   # mkstemp makes 0600 files
     except BaseException:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
     return tmp
 
@@ -76,14 +134,18 @@ def _text_writer(content: str | Callable[[io.TextIOBase], None]) -> Callable[[st
 
 
 def atomic_write(path: Path, write: Callable[[io.TextIOBase], None] | str) -> None:
-    """Write one text file atomically: complete or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _staged(path, _text_writer(write))
+    """Write one text file atomically: complete or not at all.  A write that
+    fails (no space left, a read-only file system) raises OutputError."""
     try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _staged(path, _text_writer(write))
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise OutputError(f"{path}: {os_error_message(exc, path.parent)}") from None
 
 
 def mapping_document(solution) -> dict[str, Any]:
@@ -113,6 +175,8 @@ def write_outputs(solution, outdir: str | Path) -> list[Path]:
     Results of an earlier run that this one does not produce (model.lp from
     another solver) are removed, so the folder never mixes two runs.
     """
+    if isinstance(outdir, str) and not outdir:
+        raise InstanceError("expected the name of a folder, found an empty name", field="outdir")
     out = Path(outdir)
     if solution.mapping is None:
         return []
@@ -136,13 +200,19 @@ def write_outputs(solution, outdir: str | Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         for name, write in writers.items():
             staged[out / name] = _staged(out / name, write)
-        for final, tmp in staged.items():
-            os.replace(tmp, final)
-        for name in OUTPUT_FILES:
-            if name not in writers and (out / name).exists():
-                (out / name).unlink()
+        # Every file to replace or remove must allow it before the first is touched.
+        problem = _unusable(out, OUTPUT_FILES)
+        if problem:
+            raise InstanceError(f"cannot replace the results there: {problem}; nothing was replaced",
+                                path=str(out))
+        with deferred():   # a signal now would leave old and new files side by side
+            for final, tmp in staged.items():
+                os.replace(tmp, final)
+            for name in OUTPUT_FILES:
+                if name not in writers and (out / name).exists():
+                    (out / name).unlink()
     except OSError as exc:
-        raise InstanceError(f"cannot write the results ({exc.strerror or exc})", path=str(out)) from None
+        raise OutputError(f"cannot write the results: {os_error_message(exc, out)}") from None
     finally:
         for tmp in staged.values():
             if os.path.exists(tmp):

@@ -47,12 +47,12 @@ def _key_figures(kind: str, p: Any) -> str:
         return (f"{p.peak_flops:g} TFLOP/s × {p.compute_efficiency:g}, {p.energy_per_flop:g} pJ/FLOP, "
                 + (f"link {link:g} GB/s" if link else "no device link"))
     if kind == "memories":
-        return (f"{catalog.MEMORY_TECH.get(p.name, '?')}: {p.stacks} × {p.channels_per_stack} channels, "
+        return (f"{p.technology or '?'}: {p.stacks} × {p.channels_per_stack} channels, "
                 f"{p.channel_bandwidth:.4g} GB/s and {p.channel_capacity:g} GB per channel "
                 f"({p.channels * p.channel_bandwidth:,.0f} GB/s, {p.capacity_bytes / 1e9:g} GB) × "
                 f"{p.bandwidth_efficiency:g}, {p.energy_per_bit:g} pJ/b")
     if kind == "pim_options":
-        return (f"{catalog.PIM_TECH.get(p.name, '?')} {p.granularity}: {p.internal_bandwidth:.4g} GB/s, "
+        return (f"{p.technology or '?'} {p.granularity}: {p.internal_bandwidth:.4g} GB/s, "
                 f"{p.peak_flops:.4g} GFLOP/s, {p.area:g} mm² per channel, {p.energy_per_bit:g} pJ/b, "
                 f"{p.energy_per_flop:g} pJ/FLOP")
     pims = ", ".join(o.name for o in p.pim_options) or "no PIM"
@@ -79,10 +79,8 @@ def describe(name: str, as_json: bool = False) -> str:
     if kind == "hosts":
         data["link_bandwidth"] = catalog.LINKS.get(name, 0.0)
         data["link_source"] = catalog.LINK_SOURCES.get(name, "")
-    elif kind == "memories":
-        data["technology"] = catalog.MEMORY_TECH.get(name)
     elif kind == "pim_options":
-        data["memory_technology"] = catalog.PIM_TECH.get(name)
+        data["memory_technology"] = p.technology   # kept under its earlier name too
     if as_json:
         return json.dumps({"kind": kind, **data}, indent=2)
     head = f"{name} ({kind[:-1].replace('_', ' ')}): {_key_figures(kind, p)}"
@@ -134,7 +132,7 @@ def _tables() -> list[str]:
             _row(["preset", "tech", "stacks × channels", "GB/s per channel", "GB per channel", "device total",
                   "achievable", "pJ/b host access", "static W per channel", "source"]),
             _row(["---"] * 10)]
-    out += [_row([f"`{n}`", catalog.MEMORY_TECH.get(n, "?"), f"{m.stacks} × {m.channels_per_stack}",
+    out += [_row([f"`{n}`", m.technology or "?", f"{m.stacks} × {m.channels_per_stack}",
                   f"{m.channel_bandwidth:.4g}", f"{m.channel_capacity:g}",
                   f"{m.channels * m.channel_bandwidth:,.0f} GB/s, {m.capacity_bytes / 1e9:g} GB",
                   f"{m.bandwidth_efficiency:g}", f"{m.energy_per_bit:g}", f"{m.static_power:.4g}", m.source])
@@ -143,7 +141,7 @@ def _tables() -> list[str]:
             _row(["preset", "for", "level", "internal GB/s", "GFLOP/s", "mm²", "pJ/b in-memory", "pJ/FLOP",
                   "offload µs", "softmax", "source"]),
             _row(["---"] * 11)]
-    out += [_row([f"`{n}`", catalog.PIM_TECH.get(n, "?"), p.granularity, f"{p.internal_bandwidth:.4g}",
+    out += [_row([f"`{n}`", p.technology or "?", p.granularity, f"{p.internal_bandwidth:.4g}",
                   f"{p.peak_flops:.4g}", f"{p.area:g}", f"{p.energy_per_bit:g}", f"{p.energy_per_flop:g}",
                   f"{p.offload_overhead:g}", str(p.softmax), p.source])
             for n, p in e["pim_options"].items()]

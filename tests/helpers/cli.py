@@ -39,7 +39,8 @@ def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | No
 # answer as CBC does when the time limit stops it with an incumbent;
 # "nosolution" reports a time-limit stop before any integer solution;
 # "crash" exits with an error; "segfault" dies on a signal; "garbage" writes
-# an unreadable solution file.
+# an unreadable solution file; "hang" writes its pid to $SPECPIM_FAKE_MARKER
+# and sleeps (a solve that a signal must interrupt).
 _FAKE = r'''#!{python}
 import os, signal, subprocess, sys
 mode, real = {mode!r}, {real!r}
@@ -65,6 +66,11 @@ elif mode == "segfault":
     os.kill(os.getpid(), signal.SIGSEGV)
 elif mode == "garbage":
     open(sol, "w").write("Optimal - objective value 1\ngarbage\n")
+elif mode == "hang":   # a long solve: say where it is, then wait to be killed
+    with open(os.environ["SPECPIM_FAKE_MARKER"], "a") as fh:
+        fh.write("%d\n" % os.getpid())
+    import time
+    time.sleep(120)
 '''
 
 

@@ -2,7 +2,7 @@
 every rule shares.  It imports nothing else of specpim."""
 
 from .enums import Allocation, Engine, MemoryModel, Metric, Phase, Status
-from .errors import InstanceError, SolverError, SpecpimError
+from .errors import InstanceError, OutputError, SolverError, SpecpimError
 
 __all__ = ["Allocation", "Engine", "MemoryModel", "Metric", "Phase", "Status",
-           "InstanceError", "SolverError", "SpecpimError"]
+           "InstanceError", "OutputError", "SolverError", "SpecpimError"]

@@ -7,6 +7,11 @@
   score·V) on PIM with every PIM channel its model has, fully-connected layers
   and the LM head on the host, operators one per tier; the best PIM option,
   channel count, split and γ the design space allows.
+
+The AttAcc designs are screened with numpy from the cost tables (every
+option, channel count, γ and split, with the capacity rules), and the best is
+then scored by the evaluator, which has the last word: a design it refuses is
+dropped and the next best scored.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from specpim.core.enums import Engine, Metric, Phase
+import numpy as np
+
+from specpim.core.deadline import Deadline, OutOfTime
+from specpim.core.enums import Engine, MemoryModel, Metric, Phase
 from specpim.core.errors import InstanceError
 from specpim.costs.protocol import CostModel
+from specpim.costs.tables import InstanceTables
 from specpim.problem.instance import Instance
 from specpim.problem.mapping import Architecture, Mapping, Placement
 from specpim.workload.operators import Operator, OpKind
@@ -66,8 +75,10 @@ def _fixed_mapping(inst: Instance, arch: Architecture, on_pim: Callable[[Operato
     return Mapping(arch, phases)
 
 
-def _best(inst: Instance, model: CostModel, candidates: Iterable[Mapping]) -> tuple[Metrics | None, Mapping | None,
-                                                                                    str | None]:
+def _best(inst: Instance, model: CostModel, candidates: Iterable[Mapping], *,
+          first: bool = False) -> tuple[Metrics | None, Mapping | None, str | None]:
+    """The best candidate the evaluator accepts (``first``: candidates come
+    best first, so the first accepted one)."""
     best: tuple[Metrics, Mapping] | None = None
     reason = None
     for mapping in candidates:
@@ -76,11 +87,20 @@ def _best(inst: Instance, model: CostModel, candidates: Iterable[Mapping]) -> tu
         except InstanceError as exc:
             reason = str(exc)
             continue
+        if bound_missed(inst, m):
+            reason = "misses the latency bound"
+            continue
         if best is None or _score(m) < _score(best[0]):
             best = (m, mapping)
+        if first:
+            break
     if best is None:
         return None, None, reason or "no design of this kind exists in the design space"
     return best[0], best[1], None
+
+
+def bound_missed(inst: Instance, m: Metrics) -> bool:
+    return inst.objective.metric == Metric.ENERGY and not m.latency_bound_met
 
 
 def _score(m: Metrics) -> float:
@@ -88,27 +108,126 @@ def _score(m: Metrics) -> float:
     return -m.objective if m.metric == Metric.THROUGHPUT else m.objective
 
 
-def _attacc_candidates(inst: Instance) -> Iterator[Mapping]:
-    ds = inst.design_space
+def _attention(op: Operator) -> bool:
+    return op.kind == OpKind.ATTENTION
+
+
+def _attacc_screen(inst: Instance, model: CostModel, deadline: Deadline) -> list[Architecture]:
+    """Every AttAcc-style design the space allows that meets the capacity
+    rules and the latency bound, best first, priced from the cost tables."""
+    ds, system = inst.design_space, inst.system
+    tables = InstanceTables(inst, model)
+    mem = system.memory
+    cap, n_all = mem.channel_capacity_bytes, mem.channels
+    striped = system.memory_model == MemoryModel.STRIPED
+    energy_metric = inst.objective.metric == Metric.ENERGY
+    bound = inst.objective.latency_bound if energy_metric else None
+    found: list[tuple[float, int, Architecture]] = []
     for name in ds.pim_options:
-        option = inst.system.pim_option(name)
-        for n in ds.allowed_counts(option, inst.system):
+        deadline.check()
+        option = system.pim_option(name)
+        for n in ds.allowed_counts(option, system):
+            static = system.static_power(option, n)
             for g in inst.draft_lens:
                 # AttAcc offloads the target's attention: the target keeps PIM channels.
-                for d, t in (s for s in ds.splits(n, inst.speculative) if s[1] > 0):
-                    yield _fixed_mapping(inst, Architecture(name, n, d, t, g), lambda op: op.kind == OpKind.ATTENTION)
+                splits = [s for s in ds.splits(n, inst.speculative) if s[1] > 0]
+                d = np.array([s[0] for s in splits], dtype=float)
+                t = np.array([s[1] for s in splits], dtype=float)
+                total = inst.memory_need(g)
+                time = {}
+                energy = {}
+                pim_bytes = {}
+                load = {}
+                ok = np.ones(len(splits), dtype=bool)
+                for p in inst.phases(g):
+                    work, table = tables.work(p, g), tables.table(p, option, g, n)
+                    budget = d if p == Phase.DRAFT else t
+                    att = np.array([_attention(o) for o in work.layer_ops])
+                    host_t = float(table.host_time[:-1][~att].sum())
+                    host_e = float(table.host_energy[:-1][~att].sum())
+                    att_t = np.full(len(splits), float(table.host_time[:-1][att].sum()))
+                    att_e = np.full(len(splits), float(table.host_energy[:-1][att].sum()))
+                    on = budget > 0
+                    resident = work.layers * sum(o.resident_bytes for o in work.layer_ops if _attention(o))
+                    for i, c in enumerate(budget):
+                        if not on[i]:
+                            continue
+                        if int(c) not in table.channels:
+                            ok[i] = False
+                            continue
+                        col = table.column(int(c))
+                        att_t[i] = float(table.pim_time[:-1][att, col].sum())
+                        att_e[i] = float(table.pim_energy[:-1][att, col].sum())
+                        ok[i] &= all(work.layers * o.resident_bytes <= c * cap * (1 + 1e-6)
+                                     for o in work.layer_ops if _attention(o))
+                    L = work.layers
+                    time[p] = (L * (host_t + att_t + table.layer_const_time) + table.host_time[-1]
+                               + table.step_const_time)
+                    energy[p] = (L * (host_e + att_e + table.layer_const_energy) + table.host_energy[-1]
+                                 + table.step_const_energy) * system.devices
+                    pim_bytes[p] = np.where(on, resident, 0.0)
+                    load[p] = np.where(on, resident / np.maximum(budget, 1), 0.0)
+                e_tok = inst.expected_tokens(g)
+                steps = {Phase.DRAFT: g, Phase.VERIFY: 1}
+                latency = sum(steps[p] * time[p] for p in time) / e_tok
+                joules = (sum(steps[p] * energy[p] for p in energy) + static * system.devices * latency * e_tok) \
+                    / (inst.workload.batch * e_tok)
+                in_pim = sum(pim_bytes.values())
+                limit = cap * (1 + 1e-6)
+                if striped:
+                    share = (total - in_pim) / n_all
+                    ok &= share <= limit
+                    if ds.partitioned:
+                        ok &= np.all([load[p] + share <= limit for p in load], axis=0)
+                    else:
+                        ok &= sum(load.values()) + share <= limit
+                else:
+                    ok &= total - in_pim <= (n_all - n) * limit
+                    ok &= (np.all([load[p] <= limit for p in load], axis=0) if ds.partitioned
+                           else sum(load.values()) <= limit)
+                if bound is not None:
+                    ok &= latency <= bound * (1 + 1e-9)
+                value = joules if energy_metric else latency
+                for j in np.nonzero(ok)[0]:
+                    found.append((float(value[j]), len(found), Architecture(name, n, int(d[j]), int(t[j]), g)))
+    found.sort()
+    return [arch for _, _, arch in found]
 
 
-def compute_baselines(inst: Instance, cost_model: CostModel) -> dict[str, Baseline]:
+def _attacc_candidates(inst: Instance, model: CostModel, deadline: Deadline) -> Iterator[Mapping]:
+    for arch in _attacc_screen(inst, model, deadline):
+        yield _fixed_mapping(inst, arch, _attention)
+
+
+def compute_baselines(inst: Instance, cost_model: CostModel, deadline: Deadline | None = None) -> dict[str, Baseline]:
+    """The baselines of ``inst``; those not done when ``deadline`` passes are
+    reported as skipped."""
+    deadline = deadline or Deadline.none()
     ar = replace(inst, draft=None, speculation=Speculation((0,), 1.0),
                  design_space=replace(inst.design_space, include_no_pim=True))
     sd = replace(inst, design_space=replace(inst.design_space, include_no_pim=True))
-    host_only = lambda i, g: _fixed_mapping(i, Architecture(None, 0, 0, 0, g), lambda op: False)
-    runs = {"host_ar": _best(ar, cost_model, [host_only(ar, 0)])}
+
+    def host_only(i: Instance, g: int) -> Mapping:
+        return _fixed_mapping(i, Architecture(None, 0, 0, 0, g), lambda op: False)
+
+    jobs: dict[str, Callable[[], tuple[Metrics | None, Mapping | None, str | None]]] = {
+        "host_ar": lambda: _best(ar, cost_model, [host_only(ar, 0)])}
     if inst.speculative:
-        runs["host_sd"] = _best(sd, cost_model, [host_only(sd, g) for g in sd.draft_lens])
+        jobs["host_sd"] = lambda: _best(sd, cost_model, [host_only(sd, g) for g in sd.draft_lens])
     if inst.design_space.pim_options:
-        runs["attacc_ar"] = _best(ar, cost_model, _attacc_candidates(ar))
+        jobs["attacc_ar"] = lambda: _best(ar, cost_model, _attacc_candidates(ar, cost_model, deadline), first=True)
         if inst.speculative:
-            runs["attacc_sd"] = _best(sd, cost_model, _attacc_candidates(sd))
-    return {k: Baseline(k, DESCRIPTIONS[k], m, mp, r) for k, (m, mp, r) in runs.items()}
+            jobs["attacc_sd"] = lambda: _best(sd, cost_model, _attacc_candidates(sd, cost_model, deadline),
+                                              first=True)
+    out = {}
+    for name, job in jobs.items():
+        result: tuple[Metrics | None, Mapping | None, str | None]
+        if deadline.expired():
+            result = (None, None, "skipped: the time limit was reached")
+        else:
+            try:
+                result = job()
+            except OutOfTime:
+                result = (None, None, "skipped: the time limit was reached")
+        out[name] = Baseline(name, DESCRIPTIONS[name], *result)
+    return out

@@ -10,7 +10,10 @@ file and the field path; no other exception escapes for bad input.
 from __future__ import annotations
 
 import difflib
+import json
 import math
+import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import yaml
 
 from specpim.core.enums import Allocation, MemoryModel, Metric
-from specpim.core.errors import InstanceError
+from specpim.core.errors import InstanceError, parse_int, quote, read_input_text
 from specpim.hardware import catalog
 from specpim.hardware.devices import ElementwiseKernels, Host, Memory, PimOption, SoftmaxSite, System
 from specpim.workload.models import ModelConfig, model_from_hf_config, model_preset, model_presets
@@ -27,7 +30,7 @@ from specpim.workload.speculation import Speculation
 from .design_space import DesignSpace
 from .instance import Instance, Objective, Workload
 from .schema import HOST_FILE, INSTANCE, MODEL_FIELDS
-from .validation import MAGNITUDE, SchemaValidator, check_size, found
+from .validation import MAGNITUDE, MAX_NODES, SchemaValidator, check_size, found
 
 _INSTANCE_SCHEMA = SchemaValidator(INSTANCE, "an instance must be a mapping of fields")
 _HOST_FILE_SCHEMA = SchemaValidator(HOST_FILE, "a host file must be a mapping of fields")
@@ -53,10 +56,14 @@ def load_instance(source: str | Path | dict, *, base_dir: str | Path | None = No
     for a dict (default: the working directory).  Raises InstanceError, and
     nothing else, for any problem with the input.
     """
+    folder = _base_dir(base_dir)
     if isinstance(source, dict):
         data, file = source, None
-        base = Path(base_dir) if base_dir else Path.cwd()
+        base = folder or Path.cwd()
     elif isinstance(source, (str, Path)):
+        if "\0" in str(source):
+            raise InstanceError(f"expected the path of an instance file, found {quote(str(source))}: a file name "
+                                "cannot hold a NUL character", field="instance")
         path = Path(source)
         file = str(path)
         data = read_yaml(path)
@@ -67,13 +74,48 @@ def load_instance(source: str | Path | dict, *, base_dir: str | Path | None = No
     return build_instance(data, file=file, base=base, default_name=Path(file).stem if file else "instance")
 
 
+def _base_dir(base_dir: Any) -> Path | None:
+    """The folder relative paths of a dict instance resolve against (None: the working directory)."""
+    folder = os.fspath(base_dir) if isinstance(base_dir, os.PathLike) else base_dir
+    if folder is None or folder == "":
+        return None
+    if not isinstance(folder, str):
+        raise InstanceError(f"expected the path of a folder or None, found {found(base_dir)}", field="base_dir")
+    if "\0" in folder:
+        raise InstanceError("a folder name cannot hold a NUL character", field="base_dir")
+    return Path(folder)
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _TooManyNodes(Exception):
+    """Raised while composing a document that holds more than MAX_NODES values."""
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """The safe loader, refusing duplicate keys (YAML would let the last one silently win)."""
+    """The safe loader, refusing duplicate keys (YAML would let the last one
+    silently win) and documents of more than MAX_NODES values, which it
+    counts while it reads, before anything is built.  It reads merge keys
+    (``<<: *base``), numbers in exponent notation without a dot (``5e-05``,
+    which YAML 1.1 would read as text) and integers of any length."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.nodes = 0
+
+    def compose_node(self, parent, index):
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooManyNodes
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
     first: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == _MERGE_TAG:   # merged keys may be overridden: only the explicit ones must be unique
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             seen = key in first
@@ -81,31 +123,77 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             continue
         if seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first given on line {first[key] + 1})", key_node.start_mark)
+                None, None, f"duplicate key {quote(key)} (first given on line {first[key] + 1})", key_node.start_mark)
         first[key] = key_node.start_mark.line
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)   # flattens the merge keys first
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    try:
+        value: int = yaml.SafeLoader.construct_yaml_int(loader, node)
+        return value
+    except ValueError:   # over Python's 4,300 digits for int(text): build it anyway, the schema names it
+        try:
+            return parse_int(str(loader.construct_scalar(node)))
+        except ValueError:
+            raise yaml.constructor.ConstructorError(None, None, "cannot read this integer", node.start_mark) \
+                from None
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+# YAML 1.1 reads 5e-05 and 1.5e3 as text (its floats need a dot and a signed
+# exponent); YAML 1.2 and JSON read them as numbers, and so does specpim.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
+class _JsonDuplicate(Exception):
+    pass
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JsonDuplicate(key)
+        out[key] = value
+    return out
+
+
+def _read_json(text: str, path: Path) -> Any:
+    """``text`` as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(text, parse_int=parse_int, object_pairs_hook=_json_object)
+    except _JsonDuplicate as exc:
+        raise InstanceError(f"duplicate key {quote(exc.args[0])}", path=str(path)) from None
+    except (ValueError, RecursionError):
+        return None
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse a YAML (or JSON) file with the safe loader; problems raise InstanceError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InstanceError("file not found", path=str(path)) from None
-    except IsADirectoryError:
-        raise InstanceError("is a folder, not a file", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InstanceError(f"cannot read the file ({exc})", path=str(path)) from None
+    """Parse a YAML (or JSON) file with the safe loader; problems raise InstanceError.
+
+    Files over MAX_INPUT_BYTES are refused before they are read, documents of
+    more than MAX_NODES values while they are read.  Text YAML cannot read
+    but JSON can (JSON indented with tabs, as ``jq --tab`` writes) is read as
+    JSON.
+    """
+    text = read_input_text(path)
     try:
         data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InstanceError(f"YAML syntax error at {where}{problem}", path=str(path)) from None
+        data = _read_json(text, path)
+        if data is None:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise InstanceError(f"YAML syntax error at {where}{problem}", path=str(path)) from None
+    except _TooManyNodes:
+        raise InstanceError(f"the document holds more than {MAX_NODES} values; no instance or mapping needs "
+                            "that many", path=str(path)) from None
     except RecursionError:
         raise InstanceError("YAML nested too deeply", path=str(path)) from None
     check_size(data, str(path))
@@ -159,13 +247,14 @@ class _Builder:
         return self.check_model(key, replace(base, **overrides))
 
     def hf_config(self, key: str, ref: str) -> ModelConfig:
-        path = self.resolve(ref)
         field = f"{key}.hf_config"
+        path = self.resolve(ref, field)
         if not path.is_file():
             folder = path.parent
             if folder.is_dir():
                 present = sorted(p.name for p in folder.glob("*.json"))
-                listing = f".json files there: {', '.join(present)}" if present else "the folder holds no .json file"
+                shown = ", ".join(present[:20]) + (f" and {len(present) - 20} more" if len(present) > 20 else "")
+                listing = f".json files there: {shown}" if present else "the folder holds no .json file"
             else:
                 listing = f"the folder {folder} does not exist"
             raise self.fail(field, f"Hugging Face config file not found: {path}; {listing}")
@@ -173,12 +262,17 @@ class _Builder:
             return model_from_hf_config(path, field_path=field, file=self.file)
         except InstanceError:
             raise
-        except (OSError, TypeError, ValueError) as exc:   # odd values inside config.json
-            raise self.fail(field, f"cannot use {path}: {exc}") from None
+        except (OSError, TypeError, ValueError, ArithmeticError, RecursionError) as exc:   # odd values inside
+            raise self.fail(field, f"cannot use {path}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
-    def resolve(self, ref: str) -> Path:
+    def resolve(self, ref: str, field: str) -> Path:
         """A path from the file, relative to the file's folder."""
-        p = Path(ref).expanduser()
+        if "\0" in ref:
+            raise self.fail(field, "a file name cannot hold a NUL character")
+        try:
+            p = Path(ref).expanduser()
+        except RuntimeError:   # ~user of a user that does not exist
+            raise self.fail(field, f"cannot expand {quote(ref)}: no such user's home folder") from None
         return p if p.is_absolute() else self.base / p
 
     def check_model(self, key: str, m: ModelConfig, origin: str = "") -> ModelConfig:
@@ -219,6 +313,13 @@ class _Builder:
         dup = next((n for n in names if names.count(n) > 1), None)
         if dup:
             raise self.fail("system.pim_options", f"the PIM option name {dup!r} appears twice")
+        for i, p in enumerate(pims):
+            # A PIM design is built into one memory technology's dies: GDDR6-AiM cannot sit on HBM3 channels.
+            if p.technology and memory.technology and p.technology != memory.technology:
+                raise self.fail(f"system.pim_options[{i}]",
+                                f"the PIM option {p.name!r} is built for {p.technology} memory, but the system's "
+                                f"memory {memory.name!r} is {memory.technology}; choose a PIM option for "
+                                f"{memory.technology} (or a {p.technology} memory)")
         fields = {k: spec[k] for k in ("devices", "link_bandwidth", "link_latency", "link_energy_per_bit") if k in spec}
         if "memory_model" in spec:
             fields["memory_model"] = MemoryModel(spec["memory_model"])
@@ -241,7 +342,7 @@ class _Builder:
 
     def host_file(self, ref: str) -> Host:
         """A host preset file: the fields of ``system.host``, validated the same way."""
-        path = self.resolve(ref)
+        path = self.resolve(ref, "system.host.file")
         data = read_yaml(path)
         _HOST_FILE_SCHEMA.validate(data, str(path))
         return host_from_fields(data, default_name=path.stem)
@@ -281,6 +382,16 @@ class _Builder:
                 raise self.unknown(f"design_space.pim_options[{i}]", "PIM option", n, menu)
             if n in names[:i]:
                 raise self.fail(f"design_space.pim_options[{i}]", f"the PIM option {n!r} is listed twice")
+        budget = spec.get("area_budget")
+        if budget is not None:
+            for i, n in enumerate(names):
+                option = system.pim_option(n)
+                if option.area <= 0:
+                    where = f"design_space.pim_options[{i}]" if "pim_options" in spec else "design_space.area_budget"
+                    raise self.fail(where, f"the PIM option {n!r} has area 0 mm² per channel: its area is not "
+                                    "published (or not given), so the area budget cannot apply to it; give its "
+                                    "area (system.pim_options[].area), leave it out of design_space.pim_options, "
+                                    "or drop the area budget")
         include_no_pim = spec.get("include_no_pim", True)
         if not names and not include_no_pim:
             raise self.fail("design_space.include_no_pim", "nothing to choose from: include_no_pim is false "
@@ -303,7 +414,7 @@ class _Builder:
                             "so raise channel_step")
         return DesignSpace(
             pim_options=tuple(names), pim_channels=channels, channel_step=step,
-            allocation=Allocation(spec.get("allocation", Allocation.PARTITION)), area_budget=spec.get("area_budget"),
+            allocation=Allocation(spec.get("allocation", Allocation.PARTITION)), area_budget=budget,
             include_no_pim=include_no_pim,
         )
 

@@ -21,6 +21,19 @@ def _num(desc: str, unit: str, *, minimum: float | None = None, exclusive: float
     return s
 
 
+# Largest values a field may take: physical maxima with a wide margin, each
+# said (with why it is generous) in the field's description.  They catch
+# values typed in the wrong unit (a link bandwidth in B/s where GB/s belong)
+# that the general magnitude rule (10⁻¹² … 10¹², validation.py) lets through.
+def _cap(desc: str, bound: str) -> str:
+    return f"{desc} (at most {bound})"
+
+
+# Memory technologies a memory or a PIM option may name (others: leave the field out).
+MEMORY_TECHNOLOGIES = ["hbm2", "hbm2e", "hbm3", "hbm3e", "hbm4", "gddr6", "gddr6x", "gddr7", "lpddr4", "lpddr4x",
+                       "lpddr5", "lpddr5x", "lpddr6", "ddr4", "ddr5"]
+
+
 def _pos_int(desc: str, unit: str = "count") -> dict[str, Any]:
     return _num(desc, unit, minimum=1, integer=True)
 
@@ -59,7 +72,8 @@ MODEL = _preset_or({
 
 HOST_FIELDS = {
     "name": {"type": "string", "description": "label"},
-    "peak_flops": _num("peak dense FP16/BF16 compute", "TFLOP/s", exclusive=0),
+    "peak_flops": _num(_cap("peak dense FP16/BF16 compute", "1,000,000 TFLOP/s, over 400× a B200's 2,250"),
+                       "TFLOP/s", exclusive=0, maximum=1e6),
     "compute_efficiency": _num("achievable fraction of peak compute in fp16 GEMMs", "fraction", exclusive=0,
                                maximum=1),
     "compute_efficiency_bf16": _num("achievable fraction of peak compute in bf16 GEMMs (default: as fp16)",
@@ -72,7 +86,8 @@ HOST_FIELDS = {
     "elementwise_kernels": {"enum": ["eager", "fused", "none"],
                             "description": "element-wise kernels: one per PyTorch primitive (eager), one per "
                                            "operation (fused), or not charged (none)"},
-    "energy_per_flop": _num("host compute energy", "pJ/FLOP", minimum=0),
+    "energy_per_flop": _num(_cap("host compute energy", "1,000 pJ/FLOP, over 1,000× what GPUs spend (~0.3–1)"),
+                            "pJ/FLOP", minimum=0, maximum=1e3),
     "static_power": _num("static power of the host, charged over the whole iteration", "W", minimum=0,
                          maximum=1e4),
     "source": {"type": "string", "description": "where the figures come from"},
@@ -91,37 +106,55 @@ MEMORY = _preset_or(_obj({
     "name": {"type": "string", "description": "label"},
     "stacks": _pos_int("memory stacks per device"),
     "channels_per_stack": _pos_int("channels per stack"),
-    "channel_bandwidth": _num("external bandwidth of one channel", "GB/s", exclusive=0),
-    "channel_capacity": _num("capacity of one channel", "GB", exclusive=0),
+    "channel_bandwidth": _num(_cap("external bandwidth of one channel", "100,000 GB/s, over 10× a whole B200's "
+                                   "8,000 GB/s; an HBM3 channel has ~42"), "GB/s", exclusive=0, maximum=1e5),
+    "channel_capacity": _num(_cap("capacity of one channel", "10,000 GB, over 30× a whole B300's 288 GB; an HBM3 "
+                                  "channel holds 1–3"), "GB", exclusive=0, maximum=1e4),
     "bandwidth_efficiency": _num("achievable fraction of external bandwidth", "fraction", exclusive=0, maximum=1),
-    "energy_per_bit": _num("energy of a host access (cell to host)", "pJ/b", minimum=0),
+    "energy_per_bit": _num(_cap("energy of a host access (cell to host)", "1,000 pJ/b, over 50× the costliest "
+                                "DRAM access (~4–20)"), "pJ/b", minimum=0, maximum=1e3),
     "static_power": _num("background power of one channel (standby and refresh)", "W", minimum=0, maximum=100),
+    "technology": {"enum": MEMORY_TECHNOLOGIES,
+                   "description": "memory technology; a PIM option that names another one is refused (omit it "
+                                  "for a technology not listed)"},
 }, ["stacks", "channels_per_stack", "channel_bandwidth", "channel_capacity"]), "memory of one device")
 
 PIM_OPTION = _preset_or(_obj({
     "name": {"type": "string", "description": "name the design space refers to"},
     "granularity": {"enum": ["bank", "bank_group", "buffer_die", "custom"],
                     "description": "where the PIM units sit"},
-    "internal_bandwidth": _num("bandwidth from the banks to the PIM units of one channel", "GB/s", exclusive=0),
-    "peak_flops": _num("PIM compute of one channel", "GFLOP/s", exclusive=0),
-    "area": _num("PIM area added per channel", "mm²", minimum=0),
-    "energy_per_bit": _num("energy of an in-memory access", "pJ/b", minimum=0),
-    "energy_per_flop": _num("PIM compute energy", "pJ/FLOP", minimum=0),
+    "internal_bandwidth": _num(_cap("bandwidth from the banks to the PIM units of one channel",
+                                    "1,000,000 GB/s, nearly 2,000× GDDR6-AiM's 512, the most published"),
+                               "GB/s", exclusive=0, maximum=1e6),
+    "peak_flops": _num(_cap("PIM compute of one channel", "10,000,000 GFLOP/s, nearly 20,000× GDDR6-AiM's 512, "
+                            "the most published"), "GFLOP/s", exclusive=0, maximum=1e7),
+    "area": _num(_cap("PIM area added per channel; 0 means not known, and then no area budget may apply",
+                      "10,000 mm², more than ten reticle-sized dies"), "mm²", minimum=0, maximum=1e4),
+    "energy_per_bit": _num(_cap("energy of an in-memory access", "1,000 pJ/b, over 50× the costliest DRAM "
+                                "access"), "pJ/b", minimum=0, maximum=1e3),
+    "energy_per_flop": _num(_cap("PIM compute energy", "1,000 pJ/FLOP, about 1,000× published PIM units "
+                                 "(0.16–0.5)"), "pJ/FLOP", minimum=0, maximum=1e3),
     "offload_overhead": _num("fixed memory-side time of one offload (mode switches, command issue)", "µs",
                              minimum=0, maximum=1e4),
     "softmax": {"enum": ["host", "pim"],
                 "description": "where the softmax before an offloaded score·V runs: the host, or a unit next "
                                "to the memory"},
     "static_power": _num("static power of the PIM logic of one channel", "W", minimum=0, maximum=100),
+    "technology": {"enum": MEMORY_TECHNOLOGIES,
+                   "description": "memory technology the PIM units are built into; it must match the memory's "
+                                  "when both are given (omit it for a technology not listed)"},
 }, ["name", "internal_bandwidth", "peak_flops"]), "one PIM unit design")
 
 SYSTEM = _preset_or(_obj({
     "name": {"type": "string", "description": "label"},
     "preset": {"type": "string", "description": "a system preset to start from; other fields override it"},
     "devices": _pos_int("devices running tensor-parallel"),
-    "link_bandwidth": _num("device-to-device bandwidth per device", "GB/s", exclusive=0),
-    "link_latency": _num("latency of one collective step", "µs", minimum=0),
-    "link_energy_per_bit": _num("link energy", "pJ/b", minimum=0),
+    "link_bandwidth": _num(_cap("device-to-device bandwidth per device", "100,000 GB/s, over 50× NVLink 5's "
+                                "1,800"), "GB/s", exclusive=0, maximum=1e5),
+    "link_latency": _num(_cap("latency of one collective step", "100,000 µs (0.1 s), 1,000× a hop between "
+                              "nodes (~100 µs)"), "µs", minimum=0, maximum=1e5),
+    "link_energy_per_bit": _num(_cap("link energy", "1,000 pJ/b, over 30× an optical or network link (~5–30)"),
+                                "pJ/b", minimum=0, maximum=1e3),
     "memory_model": {"enum": ["striped", "partitioned"],
                      "description": "where host data lives: striped over every channel (host reads compete with "
                                     "PIM work), or only in the channels without PIM"},
@@ -160,14 +193,17 @@ INSTANCE = _obj({
         "channel_step": _pos_int("granularity of channel groups and of the draft/target split", "channels"),
         "allocation": {"enum": ["partition", "shared"],
                        "description": "static draft/target partition of the PIM channels, or shared"},
-        "area_budget": _num("PIM area allowed per device", "mm²", minimum=0),
+        "area_budget": _num(_cap("PIM area allowed per device; every PIM option it applies to needs a known "
+                                 "area (> 0)", "1,000,000 mm², over 1,000 reticle-sized dies"), "mm²",
+                            minimum=0, maximum=1e6),
         "include_no_pim": {"type": "boolean", "description": "also consider building no PIM (default true)"},
     }, desc="what the solver may choose"),
     "objective": {"anyOf": [
         {"enum": ["latency", "energy", "throughput"]},
         _obj({"metric": {"enum": ["latency", "energy", "throughput"], "description": "what to optimise"},
-              "latency_bound": _num("largest allowed latency per token (energy objective)", "ms",
-                                    exclusive=0)}, ["metric"]),
+              "latency_bound": _num(_cap("largest allowed latency per token (energy objective)",
+                                         "1,000,000 ms, over 15 minutes per token"), "ms",
+                                    exclusive=0, maximum=1e6)}, ["metric"]),
     ], "description": "latency (default), energy or throughput"},
     "cost_model": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                    "description": "custom cost model as module:Class (imported only when allowed)"},
@@ -182,7 +218,8 @@ def bounds_text(schema: dict[str, Any]) -> list[str]:
     if "minimum" in schema:
         out.append(f"≥ {schema['minimum']:g}")
     if "maximum" in schema:
-        out.append(f"≤ {schema['maximum']:g}")
+        top = schema["maximum"]
+        out.append(f"≤ {top:,.0f}" if top >= 1e3 and top == int(top) else f"≤ {top:g}")
     return out
 
 

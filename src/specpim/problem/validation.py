@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 
-from specpim.core.errors import InstanceError
+from specpim.core.errors import InstanceError, quote
 
 from .schema import bounds_text
 
@@ -72,10 +72,39 @@ def check_size(data: Any, file: str | None) -> None:
         stack.extend((c, False) for c in children)
 
 
+def key_text(key: Any) -> str:
+    """A mapping key as it appears in a field path (a key need not be text in YAML)."""
+    return key if isinstance(key, str) else quote(key)
+
+
+def _check_huge_integers(data: Any, file: str | None) -> None:
+    """Refuse integers too long to print (Python converts at most 4,300 digits
+    to text, and the schema's own messages would try), naming their field.
+    No value in these units comes near: anything over MAGNITUDE is refused anyway."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(data, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, int) and not isinstance(k, bool) and k.bit_length() > _HUGE_BITS:
+                    raise InstanceError(f"unknown key: {quote(k)}", path=file, field=_field(path))
+                stack.append((v, (*path, k)))
+        elif isinstance(node, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(node))
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node).bit_length() > _HUGE_BITS:
+            raise InstanceError(f"found {quote(node)}, outside the range {MAGNITUDE[0]:g} to {MAGNITUDE[1]:g} "
+                                "(in magnitude) that physical values take in these units", path=file,
+                                field=_field(path))
+
+
+# Integers longer than this (about 3,000 digits) are refused before the schema formats them.
+_HUGE_BITS = 10_000
+
+
 def _field(path) -> str:
     out = ""
     for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+        out += f"[{quote(p)}]" if isinstance(p, int) else (f".{key_text(p)}" if out else key_text(p))
     return out or "(top level)"
 
 
@@ -103,12 +132,13 @@ def _describe(schema: dict[str, Any], plural: bool = False) -> str:
 
 
 def found(value: Any) -> str:
+    """A value the user gave, for a message: its repr, short and safe (an
+    integer of thousands of digits is described by its length)."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "an empty list" if not value else "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return quote(value)
 
 
 _PY_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -183,10 +213,10 @@ def _explain(error: jsonschema.ValidationError, file: str | None, root: dict[str
     if error.validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         key = next(k for k in error.instance if k not in allowed)
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key_text(key), allowed, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
-        path = f"{where}.{key}" if error.absolute_path else str(key)
-        return InstanceError(f"unknown key {key!r}{hint}", path=file, field=path)
+        path = f"{where}.{key_text(key)}" if error.absolute_path else key_text(key)
+        return InstanceError(f"unknown key {quote(key)}{hint}", path=file, field=path)
     if error.validator == "required":
         missing = next(k for k in error.validator_value if k not in error.instance)
         desc = error.schema.get("properties", {}).get(missing, {})
@@ -200,7 +230,7 @@ def _explain(error: jsonschema.ValidationError, file: str | None, root: dict[str
         if why:
             return InstanceError(f"expected {expected}, {why}", path=file, field=where)
     if error.validator == "enum":
-        close = difflib.get_close_matches(str(error.instance), [str(e) for e in error.validator_value],
+        close = difflib.get_close_matches(key_text(error.instance), [str(e) for e in error.validator_value],
                                           n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         return InstanceError(f"expected {expected}, found {found(error.instance)}{hint}", path=file, field=where)
@@ -222,6 +252,7 @@ class SchemaValidator:
         if not isinstance(data, dict):
             raise InstanceError(f"{self.not_an_object}, found {found(data)}", path=file)
         check_size(data, file)
+        _check_huge_integers(data, file)
         errors = list(self._validator.iter_errors(data))
         if errors:
             # Report the error at the shallowest path first (a wrong section type before its
