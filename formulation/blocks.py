@@ -38,7 +38,7 @@ class PatternSource:
     patterns_built: int = 0
     _patterns: dict[tuple[int, int, bool], list[TierPattern]] = field(default_factory=dict)
     _bounds: dict[int, PhaseBound] = field(default_factory=dict)
-    _combined: dict[tuple[int, float], CombinedTiers | None] = field(default_factory=dict)
+    _combined: dict[int, CombinedTiers] = field(default_factory=dict)
     _tables: dict[int, CostTable] = field(default_factory=dict)   # keeps the tables the ids refer to alive
 
     @property
@@ -55,13 +55,13 @@ class PatternSource:
             self.patterns_built += 1
         return self._patterns[key]
 
-    def combined(self, table: CostTable, work: PhaseWorkload, top: int, power: float) -> CombinedTiers | None:
-        """The tiers' least energy + power × time per budget 0, step, …, top."""
-        key = (id(table), power)
+    def combined(self, table: CostTable, work: PhaseWorkload, top: int) -> CombinedTiers:
+        """The tiers' least energy + power × time per budget 0, step, …, top, for any power."""
+        key = id(table)
         if key not in self._combined:
-            self._tables[id(table)] = table
+            self._tables[key] = table
             budgets = np.asarray(self.instance.design_space.shares(top) if top else (0,))
-            self._combined[key] = combined_tiers(table, work, budgets, self.capacity, power)
+            self._combined[key] = combined_tiers(table, work, budgets, self.capacity)
         return self._combined[key]
 
     def bound(self, table: CostTable, work: PhaseWorkload, top: int) -> PhaseBound:
@@ -85,6 +85,7 @@ class BlockSpec:
     works: dict[Phase, PhaseWorkload]
     static_power: float                    # W per device
     resident_total: float                  # bytes of weights and KV caches one device holds
+    top_channels: int                      # the option's largest channel count: the grid the bounds are on
     source: PatternSource = field(compare=False, repr=False)
     _built: dict[Phase, list[TierPattern]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -100,8 +101,7 @@ class BlockSpec:
         needs fewer channels stays dominated whatever the budget."""
         if not self._built:
             binds = capacity_can_bind(self)
-            inst = self.source.instance
-            top = max(inst.design_space.allowed_counts(self.option, inst.system))
+            top = self.top_channels
             for p, table in self.tables.items():
                 every = self.source.patterns(table, self.works[p], top, binds)
                 self._built[p] = [q for q in every if q.channels <= self.pim_channels]
@@ -141,13 +141,15 @@ def make_blocks(instance: Instance, tables: InstanceTables) -> list[BlockSpec]:
     source = PatternSource(instance)
     blocks = []
     for option in instance.options():
-        for n in ds.allowed_counts(option, instance.system):
+        counts = ds.allowed_counts(option, instance.system)
+        for n in counts:
             static = instance.system.static_power(option, n)
             for g in instance.draft_lens:
                 phase_tables = tables.phase_tables(option, g, n)
                 works = {p: tables.work(p, g) for p in phase_tables}
                 blocks.append(BlockSpec(option, n, g, phase_tables, works, static_power=static,
-                                        resident_total=instance.memory_need(g), source=source))
+                                        resident_total=instance.memory_need(g), top_channels=max(counts),
+                                        source=source))
     return blocks
 
 
@@ -155,7 +157,7 @@ def phase_step_bounds(instance: Instance, spec: BlockSpec) -> dict[Phase, np.nda
     """Per phase, a lower bound on the step time for each channel budget
     0, step, …, n (capacity ignored), constants included."""
     out = {}
-    top = max(instance.design_space.allowed_counts(spec.option, instance.system))
+    top = spec.top_channels
     for p, table in spec.tables.items():
         bound = spec.source.bound(table, spec.works[p], top)
         upto = len(instance.design_space.shares(spec.pim_channels))
@@ -165,7 +167,9 @@ def phase_step_bounds(instance: Instance, spec: BlockSpec) -> dict[Phase, np.nda
 
 
 def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
-    """Valid lower bounds on the block's latency and objective."""
+    """Cheap valid lower bounds on the block's latency and objective: each
+    phase's fastest step, and (energy) its least energy plus static power
+    times the least latency, each minimised on its own."""
     e_tok = instance.expected_tokens(spec.draft_len)
     steps = phase_step_bounds(instance, spec)
     verify = steps[Phase.VERIFY]
@@ -178,7 +182,7 @@ def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
         latency = float(spec.draft_len * steps[Phase.DRAFT][-1] + verify[-1]) / e_tok
     if instance.objective.metric != Metric.ENERGY:
         return BlockBound(latency, latency)
-    top = max(instance.design_space.allowed_counts(spec.option, instance.system))
+    top = spec.top_channels
     upto = len(instance.design_space.shares(spec.pim_channels))
     devices, batch = instance.system.devices, instance.workload.batch
     energy = 0.0
@@ -187,20 +191,37 @@ def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
         frugal = float(spec.source.bound(table, spec.works[p], top).step_energy[:upto].min())
         step_e = frugal + L * table.layer_const_energy + table.step_const_energy
         energy += (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * step_e * devices
-    separate = (energy + spec.static_power * devices * latency) / batch
-    # Energy and static energy priced together, tier by tier: what a fast design
-    # saves in static energy it may spend in dynamic energy, and the reverse.
-    power = spec.static_power
-    per_phase = {}
+    return BlockBound(latency, (energy + spec.static_power * devices * latency) / batch)
+
+
+def _energy_terms(instance: Instance, spec: BlockSpec) -> tuple[dict[Phase, CombinedTiers], dict[Phase, float],
+                                                                 dict[Phase, float]]:
+    """Per phase: the combined tiers, the weight of one step in the objective
+    (J/token per J) and the step's constants priced at the block's power."""
+    top = spec.top_channels
+    e_tok = instance.expected_tokens(spec.draft_len)
+    devices, batch, power = instance.system.devices, instance.workload.batch, spec.static_power
+    tiers, weight, const = {}, {}, {}
     for p, table in spec.tables.items():
         work = spec.works[p]
-        combined = spec.source.combined(table, work, top, power)
-        if combined is None:
-            return BlockBound(latency, separate)
-        const = (work.layers * (table.layer_const_energy + power * table.layer_const_time)
-                 + table.step_const_energy + power * table.step_const_time)
-        weight = (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * devices / batch
-        per_phase[p] = weight * (combined.plain[:upto] + const)
+        tiers[p] = spec.source.combined(table, work, top)
+        weight[p] = (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * devices / batch
+        const[p] = (work.layers * (table.layer_const_energy + power * table.layer_const_time)
+                    + table.step_const_energy + power * table.step_const_time)
+    return tiers, weight, const
+
+
+def joint_bound(instance: Instance, spec: BlockSpec, bound: float, enough: float = np.inf) -> float:
+    """A tighter lower bound on the block's energy objective than ``bound``
+    (the cheap one): energy and static energy priced together, tier by tier,
+    so what a fast design saves in static energy it may spend in dynamic
+    energy and the reverse.  ``enough`` is unused (the signature is that of
+    every refinement stage)."""
+    if instance.objective.metric != Metric.ENERGY:
+        return bound
+    tiers, weight, const = _energy_terms(instance, spec)
+    upto = len(instance.design_space.shares(spec.pim_channels))
+    per_phase = {p: weight[p] * (tiers[p].step_cost(spec.static_power)[:upto] + const[p]) for p in tiers}
     verify = per_phase[Phase.VERIFY]
     if Phase.DRAFT not in per_phase:
         joint = float(verify[-1])
@@ -208,76 +229,92 @@ def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
         joint = float(np.min(per_phase[Phase.DRAFT] + verify[::-1]))
     else:
         joint = float(per_phase[Phase.DRAFT][-1] + verify[-1])
-    return BlockBound(latency, max(separate, joint))
+    return max(bound, joint)
 
 
-def capacity_bound(instance: Instance, spec: BlockSpec, bound: float) -> float:
+
+def capacity_bound(instance: Instance, spec: BlockSpec, bound: float, enough: float = np.inf) -> float:
     """A lower bound on the block's energy objective that sees capacity.
 
-    Averaged over a model's range, the capacity rows give, with B_p the bytes
-    phase p keeps in PIM and C_p its channels (docs/formulation.md §6):
-    striped:  B_p/C_p + (T − B_d − B_t)/N ≤ cap per range (one range of n when shared);
-    partitioned:  B_p/C_p ≤ cap per range, and T − B_d − B_t ≤ (N − n)·cap.
-    Each row moved into the objective with a multiplier λ ≥ 0 (Lagrangian
-    relaxation) leaves a problem that decomposes tier by tier, solved exactly
-    by ``CombinedTiers.step_cost`` with a price per PIM byte; its minimum over
-    splits is a valid bound for every λ, and the best over a grid of λ is
-    returned (never below ``bound``, the bound the caller has)."""
+    The capacity rows (docs/formulation.md §6) bound, per model's range, the
+    bytes of the range's first channel: one group of every tier, at least
+    bytes/κ for a tier of κ channels, plus (striped) the channel's share of
+    host data; and (partitioned memory) the host data by the host channels:
+        striped:      Σ_tiers B_q/κ_q + (T − B_d − B_t)/N ≤ cap per range
+        partitioned:  Σ_tiers B_q/κ_q ≤ cap per range,  T − B_d − B_t ≤ (N − n)·cap
+    (one range of n channels for both models when they share).  Each row
+    moved into the objective with a multiplier λ ≥ 0 (Lagrangian relaxation)
+    leaves a problem that decomposes tier by tier, solved exactly by
+    ``CombinedTiers.step_cost``; its minimum over splits is a valid bound for
+    every λ ≥ 0.  The dual function is concave, so a golden-section search
+    per multiplier, in turn, climbs it; the best value seen is returned
+    (never below ``bound``), or the first that reaches ``enough``."""
     if instance.objective.metric != Metric.ENERGY or spec.option is None:
         return bound
     system, ds = instance.system, instance.design_space
-    devices, batch = system.devices, instance.workload.batch
     cap, n_all, n = system.memory.channel_capacity_bytes, system.memory.channels, spec.pim_channels
     striped = system.memory_model == MemoryModel.STRIPED
-    top = max(ds.allowed_counts(spec.option, system))
-    full = np.asarray(ds.shares(top) if top else (0,), dtype=float)   # the grid the tier costs are on
     upto = len(ds.shares(n))                                          # the block's budgets 0 … n
-    e_tok = instance.expected_tokens(spec.draft_len)
     power, total = spec.static_power, spec.resident_total
     phases = list(spec.tables)
-    tiers, weight, const = {}, {}, {}
-    for p in phases:
-        work, table = spec.works[p], spec.tables[p]
-        combined = spec.source.combined(table, work, top, power)
-        if combined is None:
-            return bound
-        tiers[p] = combined
-        weight[p] = (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * devices / batch
-        const[p] = (work.layers * (table.layer_const_energy + power * table.layer_const_time)
-                    + table.step_const_energy + power * table.step_const_time)
+    tiers, weight, const = _energy_terms(instance, spec)
     split = ds.partitioned and len(phases) == 2
-    scale = max(bound, 1e-30) / cap
+    ranges = [str(p) for p in phases] if ds.partitioned else ["shared"]
+    names = ranges + ([] if striped else ["host"])
 
-    def lagrangian(lam: dict[str, float]) -> float:
+    def dual(lam: dict[str, float]) -> float:
         """min over splits of the relaxed objective for multipliers ``lam``."""
+        rows = sum(lam[r] for r in ranges)
+        per_byte = -rows / n_all if striped else -lam["host"]
         values = {}
         for p in phases:
-            pool = full if split else np.full(len(full), float(n))   # the channels of p's range
-            inv = np.where(pool > 0, 1.0 / np.maximum(pool, 1), 0.0)
-            own = lam.get(p, 0.0) if ds.partitioned else lam.get("shared", 0.0)
-            per_byte = own * inv
-            if striped:
-                per_byte = per_byte - sum(lam.values()) / n_all
-            else:
-                per_byte = per_byte - lam.get("host", 0.0)
-            cost = tiers[p].step_cost(per_byte / weight[p])[:upto]
+            per_load = lam[str(p)] if ds.partitioned else lam["shared"]
+            cost = tiers[p].step_cost(power, per_byte / weight[p], per_load / weight[p])[:upto]
             values[p] = weight[p] * (cost + const[p])
-        rows = sum(v for k, v in lam.items() if k != "host")
         if striped:
             offset = rows * (total / n_all - cap)
         else:
-            offset = -rows * cap + lam.get("host", 0.0) * (total - (n_all - n) * cap)
+            offset = -rows * cap + lam["host"] * (total - (n_all - n) * cap)
         verify = values[Phase.VERIFY]
-        if not split:
-            return float(verify[-1]) + offset
+        if not split:     # every phase has all n channels
+            return float(sum(v[-1] for v in values.values())) + offset
         return float(np.min(values[Phase.DRAFT] + verify[::-1])) + offset
 
-    best = bound
-    grid = [scale * f for f in (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)]
-    pools = [p for p in phases] if ds.partitioned else ["shared"]
-    trials = [{q: lam for q in pools} for lam in grid] + [{q: lam} for q in pools for lam in grid]
-    if not striped:
-        trials += [{**t, "host": lam} for t in trials[: len(grid)] for lam in grid[::2]]
-    for lam in trials:
-        best = max(best, lagrangian({str(k): v for k, v in lam.items()}))
+    scale = max(bound, 1e-30) / cap     # λ in objective units per byte: bound/cap moves the objective ~1×
+    lam = dict.fromkeys(names, 0.0)
+    best = max(bound, dual(lam))
+    for _ in range(2):                  # rounds of coordinate ascent
+        for name in names:
+            value, x = _golden_max(lambda v, name=name: dual({**lam, name: v}), scale * 1e-4, scale * 1e3)
+            if value > dual(lam):
+                lam[name] = x
+            best = max(best, value)
+            if best >= enough:
+                return best
     return best
+
+
+def _golden_max(f, lo: float, hi: float, evaluations: int = 24) -> tuple[float, float]:
+    """Maximise f, unimodal on [lo, hi], by golden-section search in log λ
+    (unimodality survives the change of variable); (best value, its λ)."""
+    ratio = (np.sqrt(5.0) - 1) / 2
+    a, b = np.log(lo), np.log(hi)
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = f(np.exp(c)), f(np.exp(d))
+    best = max((fc, np.exp(c)), (fd, np.exp(d)))
+    for _ in range(evaluations - 2):
+        if fc >= fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = f(np.exp(c))
+            best = max(best, (fc, np.exp(c)))
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = f(np.exp(d))
+            best = max(best, (fd, np.exp(d)))
+    return float(best[0]), float(best[1])
+
+
+# Bounds tried in turn on a block the ones before cannot prune, cheapest first.
+REFINEMENTS = (joint_bound, capacity_bound)

@@ -30,6 +30,7 @@ Variables
     z_b ∈ {0,1}       block selector (fixed to 1 when a block is solved alone)
     s_{p,c} ∈ {0,1}   phase p's model gets c of the n_b PIM channels (partition, speculative)
     x_q ∈ {0,1}       pattern q is one tier of its phase (the head's engine for head patterns)
+    U_{p,c}, Y_{j,ℓ}  running sums that write channel_budget sparsely (continuous, determined by s and x)
 
 Channels of phase p: C_p = Σ_c c·s_{p,c} under a partition of a speculative
 instance, otherwise C_p = n_b (patterns never ask for more than n_b).
@@ -178,16 +179,40 @@ class CoDesignMILP:
             self._add(_expr(mine + [(b.z, -1)]) == 0, f"cover_b{b.index}_{phase}_{op.name}")
 
     def add_channel_budget(self, b: _Block, phase: Phase) -> None:
-        """Σ_{q ∋ j, κ_q ≥ ℓ} x_q ≤ Σ_{c ≥ ℓ} s_{p,c}: a tier needing κ channels only if the phase has ≥ κ."""
+        """Σ_{q ∋ j, κ_q ≥ ℓ} x_q ≤ Σ_{c ≥ ℓ} s_{p,c}: a tier needing κ channels only if the phase has ≥ κ.
+
+        Written with running sums so that each x_q appears once per member
+        (not once per level below κ_q), the same LP:
+            U_{p,c} = s_{p,c} + U_{p,c⁺}                 (c⁺ the next share; U = Σ_{c' ≥ c} s_{p,c'})
+            Y_{j,ℓ} = Σ_{q ∋ j, κ_q = ℓ} x_q + Y_{j,ℓ⁺}   (ℓ⁺ the next level of j's patterns)
+            Y_{j,ℓ} ≤ U_{p,c(ℓ)}                          (c(ℓ) the smallest share ≥ ℓ)
+        """
         pool = b.share.get(phase)
         if pool is None:
             return   # C_p = n_b, and no pattern asks for more
+        tag = f"b{b.index}_{phase}"
+        shares = sorted(c for c in pool if c > 0)
+        at_least: dict[int, pulp.LpVariable] = {}
+        for i in reversed(range(len(shares))):
+            c = shares[i]
+            at_least[c] = self.prob.add_variable(f"U_{tag}_c{c}", 0, 1, pulp.LpContinuous)
+            tail = [(at_least[shares[i + 1]], -1)] if i + 1 < len(shares) else []
+            self._add(_expr([(at_least[c], 1), (pool[c], -1)] + tail) == 0, f"channel_budget_{tag}_U{c}")
         for op in b.spec.works[phase].all_ops:
-            mine = [pv for pv in b.patterns[phase] if op.name in pv.pattern.ops and pv.pattern.channels]
-            for lvl in sorted({pv.pattern.channels for pv in mine}):
-                using = [(pv.var, 1) for pv in mine if pv.pattern.channels >= lvl]
-                allowed = [(v, -1) for c, v in pool.items() if c >= lvl]
-                self._add(_expr(using + allowed) <= 0, f"channel_budget_b{b.index}_{phase}_{op.name}_{lvl}")
+            by_level: dict[int, list[pulp.LpVariable]] = {}
+            for pv in b.patterns[phase]:
+                if pv.pattern.channels and op.name in pv.pattern.ops:
+                    by_level.setdefault(pv.pattern.channels, []).append(pv.var)
+            levels = sorted(by_level)
+            running: pulp.LpVariable | None = None
+            for lvl in reversed(levels):
+                y = self.prob.add_variable(f"Y_{tag}_{op.name}_{lvl}", 0, 1, pulp.LpContinuous)
+                tail = [(running, -1)] if running is not None else []
+                self._add(_expr([(y, 1)] + [(v, -1) for v in by_level[lvl]] + tail) == 0,
+                          f"channel_budget_{tag}_{op.name}_Y{lvl}")
+                allowed = next(c for c in shares if c >= lvl)   # patterns never ask for more than n_b
+                self._add(_expr([(y, 1), (at_least[allowed], -1)]) <= 0, f"channel_budget_{tag}_{op.name}_{lvl}")
+                running = y
 
     def add_tier_order(self, b: _Block, phase: Phase) -> None:
         """Σ_{q: A_q ∈ X} x_q ≤ |X| − 1: no set of tiers that no DAG order can hold."""

@@ -20,6 +20,7 @@ run that overstays is killed.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any
 
+import numpy as np
 import pulp
 
 from specpim.core.deadline import Deadline, OutOfTime
@@ -37,7 +39,7 @@ from specpim.core.enums import Metric, Status
 from specpim.core.errors import SolverError
 from specpim.core.tolerances import LATENCY_RTOL, TIE_RTOL
 from specpim.costs.tables import InstanceTables
-from specpim.formulation.blocks import BlockBound, BlockSpec, block_bound, capacity_bound, make_blocks
+from specpim.formulation.blocks import REFINEMENTS, BlockBound, BlockSpec, block_bound, make_blocks
 from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, CoDesignMILP
 from specpim.problem.instance import Instance
 
@@ -310,38 +312,46 @@ class _BlockSearch:
     scale: float                     # instance units → MILP units
     deadline: Deadline
     stats: _SearchStats
-    pending: list[int] = field(default_factory=list)
+    pending: list[tuple[float, int]] = field(default_factory=list)   # a heap of (bound, block)
     outcomes: dict[int, _BlockOutcome] = field(default_factory=dict)
     best: _Incumbent = field(default_factory=_Incumbent)
     running: dict[int, tuple[CbcRun, float | None]] = field(default_factory=dict)
+    stage: dict[int, int] = field(default_factory=dict)     # refinements a block's bound has had
 
     def __post_init__(self) -> None:
-        self.pending = sorted(range(len(self.blocks)), key=lambda i: (self.order_keys[i], i))
+        self.pending = sorted((self.order_keys[i], i) for i in range(len(self.blocks)))
         self.refine = self.instance.objective.metric == Metric.ENERGY and any(k > 0 for k in self.order_keys)
         objective = self.instance.objective
         self.latency_limit = objective.latency_bound if objective.metric == Metric.ENERGY else None
 
     def next_block(self) -> int | None:
-        """The next block worth solving; records the ones skipped on the way."""
+        """The next block worth solving, best bound first; records the ones
+        skipped on the way.  With the energy objective a block's cheap bound
+        is refined when it comes up, one stage at a time (REFINEMENTS), and
+        the block goes back in line: costly bounds are computed only for
+        blocks that are still the most promising."""
         while self.pending:
-            i = self.pending.pop(0)
-            if self.best.prunes(self.order_keys[i], i):
-                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, self.order_keys[i], None)
+            key, i = heapq.heappop(self.pending)
+            if self.best.prunes(key, i):
+                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, key, None)
             elif self.latency_limit is not None and \
                     self.bounds[i].latency > self.latency_limit * (1 + LATENCY_RTOL):
                 self.outcomes[i] = _BlockOutcome(BlockStatus.INFEASIBLE, None, None, None)
-            elif self.refine and self.best.prunes(self._refined(i), i):
-                self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, self.bounds[i].objective, None)
+            elif self.refine and self.stage.get(i, 0) < len(REFINEMENTS):
+                heapq.heappush(self.pending, (self._refined(i), i))
+                continue
             else:
                 return i
             self.stats.pruned += 1
         return None
 
     def _refined(self, i: int) -> float:
-        """The block's capacity-aware bound (energy objective), computed only
-        for blocks the plain bound cannot prune."""
+        """The block's bound after its next refinement stage."""
         b = self.bounds[i]
-        better = capacity_bound(self.instance, self.blocks[i], b.objective)
+        stage = self.stage.get(i, 0)
+        self.stage[i] = stage + 1
+        enough = np.inf if self.best.objective is None else self.best.objective * (1 + TIE_RTOL)
+        better = REFINEMENTS[stage](self.instance, self.blocks[i], b.objective, enough)
         self.bounds[i] = BlockBound(b.latency, better)
         return better
 
@@ -374,7 +384,7 @@ class _BlockSearch:
 
     def out_of_time(self) -> None:
         """Every block not settled yet stays open with its bound."""
-        for i in self.pending:
+        for _, i in self.pending:
             self.outcomes[i] = _BlockOutcome(BlockStatus.NO_SOLUTION, None, self.bounds[i].objective, None)
         self.pending.clear()
 

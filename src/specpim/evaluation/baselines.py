@@ -26,10 +26,10 @@ from specpim.core.deadline import Deadline, OutOfTime
 from specpim.core.enums import Engine, MemoryModel, Metric, Phase
 from specpim.core.errors import InstanceError
 from specpim.costs.protocol import CostModel
-from specpim.costs.tables import InstanceTables
+from specpim.costs.tables import CostTable, InstanceTables
 from specpim.problem.instance import Instance
 from specpim.problem.mapping import Architecture, Mapping, Placement
-from specpim.workload.operators import Operator, OpKind
+from specpim.workload.operators import Operator, OpKind, PhaseWorkload
 from specpim.workload.speculation import Speculation
 
 from .evaluator import Metrics, evaluate
@@ -112,68 +112,83 @@ def _attention(op: Operator) -> bool:
     return op.kind == OpKind.ATTENTION
 
 
-def _attacc_screen(inst: Instance, model: CostModel, deadline: Deadline) -> list[Architecture]:
+@dataclass(frozen=True)
+class _AttentionSums:
+    """One cost table summed the AttAcc way: per layer, the operators other
+    than attention on the host, attention on the host or on PIM (per channel
+    count of the table)."""
+
+    host_t: float
+    host_e: float
+    att_host_t: float
+    att_host_e: float
+    att_pim_t: np.ndarray
+    att_pim_e: np.ndarray
+    need: float          # the largest attention operator's bytes, all layers
+    resident: float      # every attention operator's bytes, all layers
+
+
+def _attention_sums(table: CostTable, work: PhaseWorkload) -> _AttentionSums:
+    att = np.array([_attention(o) for o in work.layer_ops])
+    sizes = [work.layers * o.resident_bytes for o in work.layer_ops if _attention(o)]
+    return _AttentionSums(float(table.host_time[:-1][~att].sum()), float(table.host_energy[:-1][~att].sum()),
+                          float(table.host_time[:-1][att].sum()), float(table.host_energy[:-1][att].sum()),
+                          table.pim_time[:-1][att].sum(axis=0), table.pim_energy[:-1][att].sum(axis=0),
+                          max(sizes, default=0.0), float(sum(sizes)))
+
+
+def _attacc_screen(inst: Instance, model: CostModel, deadline: Deadline) -> Iterator[Architecture]:
     """Every AttAcc-style design the space allows that meets the capacity
-    rules and the latency bound, best first, priced from the cost tables."""
+    rules and the latency bound, best first, priced from the cost tables
+    (vectorised over the draft/target splits)."""
     ds, system = inst.design_space, inst.system
     tables = InstanceTables(inst, model)
     mem = system.memory
     cap, n_all = mem.channel_capacity_bytes, mem.channels
+    limit = cap * (1 + 1e-6)
     striped = system.memory_model == MemoryModel.STRIPED
     energy_metric = inst.objective.metric == Metric.ENERGY
     bound = inst.objective.latency_bound if energy_metric else None
-    found: list[tuple[float, int, Architecture]] = []
-    for name in ds.pim_options:
+    sums: dict[int, _AttentionSums] = {}
+    keep: list[CostTable] = []          # the tables the ids in ``sums`` refer to
+    values, rows = [], []               # per kept split: its objective, and (option, n, draft, target, γ)
+    for o, name in enumerate(ds.pim_options):
         deadline.check()
         option = system.pim_option(name)
         for n in ds.allowed_counts(option, system):
             static = system.static_power(option, n)
+            # AttAcc offloads the target's attention: the target keeps PIM channels.
+            splits = np.array([s for s in ds.splits(n, inst.speculative) if s[1] > 0], dtype=int).reshape(-1, 2)
             for g in inst.draft_lens:
-                # AttAcc offloads the target's attention: the target keeps PIM channels.
-                splits = [s for s in ds.splits(n, inst.speculative) if s[1] > 0]
-                d = np.array([s[0] for s in splits], dtype=float)
-                t = np.array([s[1] for s in splits], dtype=float)
                 total = inst.memory_need(g)
-                time = {}
-                energy = {}
-                pim_bytes = {}
-                load = {}
                 ok = np.ones(len(splits), dtype=bool)
+                time, energy, pim_bytes, load = {}, {}, {}, {}
                 for p in inst.phases(g):
                     work, table = tables.work(p, g), tables.table(p, option, g, n)
-                    budget = d if p == Phase.DRAFT else t
-                    att = np.array([_attention(o) for o in work.layer_ops])
-                    host_t = float(table.host_time[:-1][~att].sum())
-                    host_e = float(table.host_energy[:-1][~att].sum())
-                    att_t = np.full(len(splits), float(table.host_time[:-1][att].sum()))
-                    att_e = np.full(len(splits), float(table.host_energy[:-1][att].sum()))
+                    if id(table) not in sums:
+                        sums[id(table)] = _attention_sums(table, work)
+                        keep.append(table)
+                    a = sums[id(table)]
+                    budget = splits[:, 0] if p == Phase.DRAFT else splits[:, 1]
                     on = budget > 0
-                    resident = work.layers * sum(o.resident_bytes for o in work.layer_ops if _attention(o))
-                    for i, c in enumerate(budget):
-                        if not on[i]:
-                            continue
-                        if int(c) not in table.channels:
-                            ok[i] = False
-                            continue
-                        col = table.column(int(c))
-                        att_t[i] = float(table.pim_time[:-1][att, col].sum())
-                        att_e[i] = float(table.pim_energy[:-1][att, col].sum())
-                        ok[i] &= all(work.layers * o.resident_bytes <= c * cap * (1 + 1e-6)
-                                     for o in work.layer_ops if _attention(o))
+                    col = np.minimum(np.searchsorted(table.channels, budget), max(len(table.channels) - 1, 0))
+                    listed = table.channels[col] == budget if len(table.channels) else np.zeros(len(budget), bool)
+                    ok &= ~on | (listed & (a.need <= budget * limit))
+                    att_t = np.where(on, a.att_pim_t[col] if len(table.channels) else 0.0, a.att_host_t)
+                    att_e = np.where(on, a.att_pim_e[col] if len(table.channels) else 0.0, a.att_host_e)
                     L = work.layers
-                    time[p] = (L * (host_t + att_t + table.layer_const_time) + table.host_time[-1]
+                    time[p] = (L * (a.host_t + att_t + table.layer_const_time) + table.host_time[-1]
                                + table.step_const_time)
-                    energy[p] = (L * (host_e + att_e + table.layer_const_energy) + table.host_energy[-1]
+                    energy[p] = (L * (a.host_e + att_e + table.layer_const_energy) + table.host_energy[-1]
                                  + table.step_const_energy) * system.devices
-                    pim_bytes[p] = np.where(on, resident, 0.0)
-                    load[p] = np.where(on, resident / np.maximum(budget, 1), 0.0)
+                    pim_bytes[p] = np.where(on, a.resident, 0.0)
+                    load[p] = np.where(on, a.resident / np.maximum(budget, 1), 0.0)
                 e_tok = inst.expected_tokens(g)
                 steps = {Phase.DRAFT: g, Phase.VERIFY: 1}
                 latency = sum(steps[p] * time[p] for p in time) / e_tok
                 joules = (sum(steps[p] * energy[p] for p in energy) + static * system.devices * latency * e_tok) \
                     / (inst.workload.batch * e_tok)
                 in_pim = sum(pim_bytes.values())
-                limit = cap * (1 + 1e-6)
                 if striped:
                     share = (total - in_pim) / n_all
                     ok &= share <= limit
@@ -187,11 +202,18 @@ def _attacc_screen(inst: Instance, model: CostModel, deadline: Deadline) -> list
                            else sum(load.values()) <= limit)
                 if bound is not None:
                     ok &= latency <= bound * (1 + 1e-9)
-                value = joules if energy_metric else latency
-                for j in np.nonzero(ok)[0]:
-                    found.append((float(value[j]), len(found), Architecture(name, n, int(d[j]), int(t[j]), g)))
-    found.sort()
-    return [arch for _, _, arch in found]
+                value = np.broadcast_to(joules if energy_metric else latency, ok.shape)
+                values.append(value[ok])
+                picked = splits[ok]
+                rows.append(np.column_stack([np.full(len(picked), o), np.full(len(picked), n), picked,
+                                             np.full(len(picked), g)]))
+    if not values:
+        return
+    value = np.concatenate(values)
+    row = np.concatenate(rows)
+    for j in np.argsort(value, kind="stable"):     # best first; ties in the order found
+        o, n, d, t, g = (int(x) for x in row[j])
+        yield Architecture(ds.pim_options[o], n, d, t, g)
 
 
 def _attacc_candidates(inst: Instance, model: CostModel, deadline: Deadline) -> Iterator[Mapping]:
