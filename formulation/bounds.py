@@ -30,10 +30,9 @@ from .patterns import EngineChoices, antichains, engine_choices, tier_partitions
 
 def _prefix_min(choices: EngineChoices, budgets: np.ndarray, values: np.ndarray) -> np.ndarray:
     """f(c) = min over the operator's groups with k ≤ c of ``values`` (inf if none)."""
-    out = np.full(len(budgets), np.inf)
-    for k, v in zip(choices.k, values, strict=True):
-        out[budgets >= k] = np.minimum(out[budgets >= k], v)
-    return out
+    if not len(choices.k):
+        return np.full(len(budgets), np.inf)
+    return np.where(budgets[None, :] >= choices.k[:, None], values[:, None], np.inf).min(axis=0)
 
 
 def _minmax_conv(f: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -79,10 +78,10 @@ def phase_bound(table: CostTable, work: PhaseWorkload, budgets: np.ndarray, chan
             best = np.minimum(best, np.maximum(host_t + sum(host_side[m] for m in on_pim), longest + stream))
         return best
 
-    graph = work.graph()
-    chains = antichains(graph)
+    dag = work.dag
+    chains = antichains(dag)
     tiers = np.array([best_tier(a) for a in chains])
-    layer = np.min([tiers[list(p)].sum(axis=0) for p in tier_partitions(graph)], axis=0)
+    layer = np.min([tiers[list(p)].sum(axis=0) for p in tier_partitions(dag)], axis=0)
     head = best_tier((work.head.name,))
     # Energy: every operator on its most frugal engine within the budget.
     cheapest = [np.minimum(c.host_energy, _prefix_min(c, budgets, c.energy)) for c in choices]
@@ -242,6 +241,6 @@ def combined_tiers(table: CostTable, work: PhaseWorkload, budgets: np.ndarray,
             out.append(TierOption(sum(c.bytes for c in on_pim), host_e + energy[keep], time[keep], len(on_pim)))
         return tuple(out)
 
-    graph = work.graph()
-    options = tuple(tier_options(chain) for chain in antichains(graph) + [(work.head.name,)])
-    return CombinedTiers(work.layers, options, tier_partitions(graph), step, on_grid)
+    dag = work.dag
+    options = tuple(tier_options(chain) for chain in antichains(dag) + [(work.head.name,)])
+    return CombinedTiers(work.layers, options, tier_partitions(dag), step, on_grid)

@@ -73,6 +73,7 @@ import pulp
 from specpim.core.enums import Engine, MemoryModel, Metric, Phase
 from specpim.problem.design_space import canonical_layout
 from specpim.problem.mapping import Architecture, Mapping, Placement
+from specpim.workload.dag import LayerDag
 
 from .blocks import BlockSpec
 from .patterns import TierPattern, conflicting_sets, tier_order
@@ -216,7 +217,7 @@ class CoDesignMILP:
 
     def add_tier_order(self, b: _Block, phase: Phase) -> None:
         """Σ_{q: A_q ∈ X} x_q ≤ |X| − 1: no set of tiers that no DAG order can hold."""
-        for k, combo in enumerate(conflicting_sets(b.spec.works[phase].graph())):
+        for k, combo in enumerate(conflicting_sets(b.spec.works[phase].dag)):
             using = [(pv.var, 1) for pv in b.patterns[phase] if pv.pattern.ops in combo]
             self._add(_expr(using) <= len(combo) - 1, f"tier_order_b{b.index}_{phase}_{k}")
 
@@ -300,16 +301,16 @@ class CoDesignMILP:
         phases = {}
         for p, pats in b.patterns.items():
             chosen = [pv.pattern for pv in pats if pv.var.value() > 0.5]
-            phases[p] = placements(chosen, spec.works[p].graph(), start[p])
+            phases[p] = placements(chosen, spec.works[p].dag, start[p])
         return Mapping(arch, phases)
 
 
-def placements(chosen: list[TierPattern], graph, start: int) -> dict[str, Placement]:
+def placements(chosen: list[TierPattern], dag: LayerDag, start: int) -> dict[str, Placement]:
     """Placements of one phase from its chosen patterns: tiers in a DAG order,
     PIM groups laid out from channel ``start``."""
     by_ops = {q.ops: q for q in chosen if not q.head}
     ops: dict[str, Placement] = {}
-    for tier, members in enumerate(tier_order(graph, list(by_ops))):
+    for tier, members in enumerate(tier_order(dag, list(by_ops))):
         q = by_ops[members]
         loads = dict(q.member_loads)
         pim = [(name, k, loads[name]) for name, (engine, k) in zip(q.ops, q.engines, strict=True)

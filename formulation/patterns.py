@@ -37,12 +37,12 @@ import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
-import networkx as nx
 import numpy as np
 
 from specpim.core.enums import Engine, Phase
 from specpim.costs.tables import CostTable
 from specpim.problem.design_space import fits
+from specpim.workload.dag import LayerDag, is_acyclic, lexicographic_order
 from specpim.workload.operators import PhaseWorkload
 
 
@@ -65,64 +65,61 @@ class TierPattern:
 # -- the layer DAG's tiers ------------------------------------------------------
 
 @lru_cache(maxsize=64)
-def _structure(edges: tuple[tuple[str, str], ...], nodes: tuple[str, ...]):
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    graph.add_edges_from(edges)
-    order = {n: i for i, n in enumerate(nx.topological_sort(graph))}
-    chains = sorted((tuple(sorted(a, key=order.__getitem__)) for a in nx.antichains(graph) if a),
-                    key=lambda a: (len(a), [order[n] for n in a]))
-    return graph, chains
+def _chains(dag: LayerDag) -> list[tuple[str, ...]]:
+    position = {n: i for i, n in enumerate(dag.order)}
+    return sorted((tuple(sorted(a, key=position.__getitem__)) for a in dag.antichains),
+                  key=lambda a: (len(a), [position[n] for n in a]))
 
 
-def antichains(graph: nx.DiGraph) -> list[tuple[str, ...]]:
+def antichains(dag: LayerDag) -> list[tuple[str, ...]]:
     """Every non-empty antichain, in a deterministic order."""
-    return list(_structure(tuple(graph.edges), tuple(graph.nodes))[1])
+    return list(_chains(dag))
 
 
-def _orderable(graph: nx.DiGraph, tiers) -> bool:
+def _quotient(dag: LayerDag, tiers) -> list[tuple[int, int]]:
     where = {n: i for i, a in enumerate(tiers) for n in a}
-    q = nx.DiGraph()
-    q.add_nodes_from(range(len(tiers)))
-    q.add_edges_from((where[u], where[v]) for u, v in graph.edges if where[u] != where[v])
-    return nx.is_directed_acyclic_graph(q)
+    return [(where[u], where[v]) for u, v in dag.edges if where[u] != where[v]]
 
 
-def conflicting_sets(graph: nx.DiGraph) -> list[tuple[tuple[str, ...], ...]]:
+def _orderable(dag: LayerDag, tiers) -> bool:
+    return is_acyclic(range(len(tiers)), _quotient(dag, tiers))
+
+
+def conflicting_sets(dag: LayerDag) -> list[tuple[tuple[str, ...], ...]]:
     """Minimal sets of disjoint multi-operator antichains that cannot all be
     tiers at once: no tier order respects the DAG (their quotient has a
     cycle).  A cycle needs two multi-operator tiers, so singletons never
     appear.  Empty for the transformer layer graphs."""
-    multi = [a for a in antichains(graph) if len(a) > 1]
-    reach = {n: nx.descendants(graph, n) for n in graph}
+    multi = [a for a in antichains(dag) if len(a) > 1]
+    reach = dag.descendants
     bad: list[tuple[tuple[str, ...], ...]] = []
     for r in range(2, len(multi) + 1):
         for combo in itertools.combinations(multi, r):
             members = [n for a in combo for n in a]
             if len(members) != len(set(members)) or any(set(b) <= set(combo) for b in bad):
                 continue
-            q = nx.DiGraph()
-            q.add_nodes_from(range(r))
-            q.add_edges_from((i, j) for i, a in enumerate(combo) for j, b in enumerate(combo)
-                             if i != j and any(v in reach[u] for u in a for v in b))
-            if not nx.is_directed_acyclic_graph(q):
+            edges = [(i, j) for i, a in enumerate(combo) for j, b in enumerate(combo)
+                     if i != j and any(v in reach[u] for u in a for v in b)]
+            if not is_acyclic(range(r), edges):
                 bad.append(combo)
     return bad
 
 
 @lru_cache(maxsize=64)
-def _partitions(edges: tuple[tuple[str, str], ...], nodes: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
-    graph, chains = _structure(edges, nodes)
+def tier_partitions(dag: LayerDag) -> tuple[tuple[int, ...], ...]:
+    """Every way to split the layer into tiers that some DAG order admits, as
+    indices into ``antichains(dag)``."""
+    chains = _chains(dag)
     index = {a: i for i, a in enumerate(chains)}
     by_first: dict[str, list[tuple[str, ...]]] = {}
-    order = list(nx.topological_sort(graph))
+    order = list(dag.order)
     for a in chains:
         by_first.setdefault(min(a, key=order.index), []).append(a)
     out: list[tuple[int, ...]] = []
 
     def extend(left: frozenset, picked: list[tuple[str, ...]]) -> None:
         if not left:
-            if _orderable(graph, picked):
+            if _orderable(dag, picked):
                 out.append(tuple(index[a] for a in picked))
             return
         first = min(left, key=order.index)
@@ -130,23 +127,13 @@ def _partitions(edges: tuple[tuple[str, str], ...], nodes: tuple[str, ...]) -> t
             if set(a) <= left:
                 extend(left - set(a), picked + [a])
 
-    extend(frozenset(graph.nodes), [])
+    extend(frozenset(dag.nodes), [])
     return tuple(out)
 
 
-def tier_partitions(graph: nx.DiGraph) -> tuple[tuple[int, ...], ...]:
-    """Every way to split the layer into tiers that some DAG order admits, as
-    indices into ``antichains(graph)``."""
-    return _partitions(tuple(graph.edges), tuple(graph.nodes))
-
-
-def tier_order(graph: nx.DiGraph, tiers: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def tier_order(dag: LayerDag, tiers: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """Order chosen antichains consistently with the DAG."""
-    where = {n: i for i, a in enumerate(tiers) for n in a}
-    q = nx.DiGraph()
-    q.add_nodes_from(range(len(tiers)))
-    q.add_edges_from((where[u], where[v]) for u, v in graph.edges if where[u] != where[v])
-    return [tiers[i] for i in nx.lexicographical_topological_sort(q)]
+    return [tiers[i] for i in lexicographic_order(range(len(tiers)), _quotient(dag, tiers))]
 
 
 # -- patterns -------------------------------------------------------------------
@@ -174,7 +161,7 @@ def engine_choices(table: CostTable, work: PhaseWorkload, top: int, cap: float) 
     out = []
     for j, op in enumerate(work.all_ops):
         total = (1 if op.name == work.head.name else work.layers) * op.resident_bytes
-        cols = [c for c, k in enumerate(table.channels) if k <= top and fits(total, k * cap)]
+        cols = np.nonzero((table.channels <= top) & fits(total, table.channels * cap))[0]
         k = table.channels[cols].astype(int)
         out.append(EngineChoices(op.name, float(table.host_time[j]), float(table.host_energy[j]),
                                  float(table.host_stream[j]), k, table.pim_time[j, cols],
@@ -278,13 +265,13 @@ def phase_patterns(table: CostTable, work: PhaseWorkload, *, top_channels: int, 
                    use_energy: bool, capacity_binds: bool = True) -> list[TierPattern]:
     """All useful tier patterns of one phase with at most ``top_channels`` PIM
     channels: layer tiers, then the LM head."""
-    graph = work.graph()
+    dag = work.dag
     choices = engine_choices(table, work, top_channels, channel_capacity)
     index = {c.name: i for i, c in enumerate(choices)}
     varies = bool(np.ptp(table.pim_host, axis=1).max(initial=0.0) > 0) if table.pim_host.size else False
     partial = ["t"] + (["h"] if varies else []) + (["l"] if capacity_binds else []) + (["e"] if use_energy else [])
     patterns: list[TierPattern] = []
-    for chain in antichains(graph) + [(work.head.name,)]:
+    for chain in antichains(dag) + [(work.head.name,)]:
         head = chain == (work.head.name,)
         members = [index[n] for n in chain]
         for mask in range(1 << len(chain)):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from specpim.core.enums import Phase
 
+from .dag import LayerDag
 from .elementwise import ElementwiseOp, layer_elementwise, softmax_on_host, step_elementwise
 from .models import ModelConfig
 
@@ -116,6 +117,11 @@ class PhaseWorkload:
     @property
     def all_ops(self) -> tuple[Operator, ...]:
         return self.layer_ops + (self.head,)
+
+    @property
+    def dag(self) -> LayerDag:
+        """The layer DAG (workload/dag.py answers the formulation's questions about it)."""
+        return LayerDag(tuple(o.name for o in self.layer_ops), self.edges)
 
     def graph(self) -> nx.DiGraph:
         """The layer DAG as a networkx graph (imported only when asked for)."""

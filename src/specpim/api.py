@@ -30,7 +30,7 @@ from specpim.problem.instance import Instance
 from specpim.problem.loader import load_instance, read_yaml
 from specpim.problem.mapping import Architecture, Mapping
 from specpim.solvers.diagnose import precheck, precheck_latency, solver_proved
-from specpim.solvers.factory import SOLVERS, make_solver
+from specpim.solvers.factory import SOLVERS, make_solver, solver_class
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def _make_engine(solver: Any, options: dict[str, Any]):
     if not isinstance(solver, str):
         raise InstanceError(f"expected a solver name, found {quote(solver)}", field="solver")
     if solver in SOLVERS:
-        _check_solver_options(SOLVERS[solver], options)
+        _check_solver_options(solver_class(solver), options)
     try:
         return make_solver(solver, **options)
     except TypeError as exc:   # an option the solver does not take

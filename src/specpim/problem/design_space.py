@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, overload
 
 from specpim.core.enums import Allocation, MemoryModel
 from specpim.core.tolerances import AREA_RTOL, CAPACITY_RTOL
 from specpim.hardware.devices import Memory, PimOption, System
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -111,8 +115,13 @@ def channel_bytes(memory: Memory) -> float:
     return memory.channel_capacity_bytes
 
 
-def fits(need: float, room: float) -> bool:
-    """The memory rule: ``need`` bytes fit in ``room`` bytes (to CAPACITY_RTOL)."""
+@overload
+def fits(need: float, room: float) -> bool: ...
+@overload
+def fits(need: float, room: np.ndarray) -> np.ndarray: ...
+def fits(need, room):
+    """The memory rule: ``need`` bytes fit in ``room`` bytes (to CAPACITY_RTOL);
+    elementwise when ``room`` is an array."""
     return need <= room * (1 + CAPACITY_RTOL)
 
 
