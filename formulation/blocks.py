@@ -132,6 +132,7 @@ def capacity_can_bind(spec: BlockSpec) -> bool:
 class BlockBound:
     latency: float     # s per token
     objective: float   # in the instance's minimised units (s or J per token)
+    energy: float      # J per token (0 when neither the objective nor a bound needs it)
 
 
 def make_blocks(instance: Instance, tables: InstanceTables) -> list[BlockSpec]:
@@ -167,9 +168,10 @@ def phase_step_bounds(instance: Instance, spec: BlockSpec) -> dict[Phase, np.nda
 
 
 def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
-    """Cheap valid lower bounds on the block's latency and objective: each
-    phase's fastest step, and (energy) its least energy plus static power
-    times the least latency, each minimised on its own."""
+    """Cheap valid lower bounds on the block's latency, energy and objective:
+    each phase's fastest step, and (energy objective or bound) its least
+    energy plus static power times the least latency, each minimised on its
+    own."""
     e_tok = instance.expected_tokens(spec.draft_len)
     steps = phase_step_bounds(instance, spec)
     verify = steps[Phase.VERIFY]
@@ -180,8 +182,9 @@ def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
         latency = float(np.min(spec.draft_len * steps[Phase.DRAFT] + verify[::-1])) / e_tok
     else:
         latency = float(spec.draft_len * steps[Phase.DRAFT][-1] + verify[-1]) / e_tok
-    if instance.objective.metric != Metric.ENERGY:
-        return BlockBound(latency, latency)
+    objective = instance.objective
+    if objective.metric != Metric.ENERGY and objective.energy_bound is None:
+        return BlockBound(latency, latency, 0.0)
     top = spec.top_channels
     upto = len(instance.design_space.shares(spec.pim_channels))
     devices, batch = instance.system.devices, instance.workload.batch
@@ -191,7 +194,8 @@ def block_bound(instance: Instance, spec: BlockSpec) -> BlockBound:
         frugal = float(spec.source.bound(table, spec.works[p], top).step_energy[:upto].min())
         step_e = frugal + L * table.layer_const_energy + table.step_const_energy
         energy += (spec.draft_len if p == Phase.DRAFT else 1) / e_tok * step_e * devices
-    return BlockBound(latency, (energy + spec.static_power * devices * latency) / batch)
+    energy = (energy + spec.static_power * devices * latency) / batch
+    return BlockBound(latency, energy if objective.metric == Metric.ENERGY else latency, energy)
 
 
 def _energy_terms(instance: Instance, spec: BlockSpec) -> tuple[dict[Phase, CombinedTiers], dict[Phase, float],

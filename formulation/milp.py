@@ -47,6 +47,7 @@ Constraints (one ``add_*`` method each; rows are named after the family)
                          with P = the phase's patterns (partition) or both phases' (shared)
     host_capacity        host data fits its channels:  T − Σ_q B_q x_q ≤ N_h·cap·z_b
     latency_bound        latency_b ≤ bound · z_b  (energy objective)
+    energy_bound         energy_b ≤ bound · z_b   (latency and throughput objectives)
 
 Step time and objective (t^L_p, e^L_p: element-wise work and all-reduces of a
 layer; t^S_p, e^S_p: of a step, with the LM head's all-gather)
@@ -139,6 +140,7 @@ class CoDesignMILP:
             self.add_host_capacity(b)
             self.add_block_objective(b)
             self.add_latency_bound(b)
+            self.add_energy_bound(b)
         self.add_block_selection()
         use_energy = instance.objective.metric == Metric.ENERGY
         self.prob.setObjective(_combine([(b.energy if use_energy else b.latency, 1.0) for b in self.blocks]))
@@ -279,6 +281,13 @@ class CoDesignMILP:
         if bound is not None and self.instance.objective.metric == Metric.ENERGY:
             limit = bound * TIME_SCALE
             self._add(_combine([(b.latency, 1.0), (_expr([(b.z, -limit)]), 1.0)]) <= 0, f"latency_bound_b{b.index}")
+
+    def add_energy_bound(self, b: _Block) -> None:
+        """energy_b ≤ bound · z_b (latency or throughput objective with an energy bound)."""
+        bound = self.instance.objective.energy_bound
+        if bound is not None and self.instance.objective.metric != Metric.ENERGY:
+            limit = bound * ENERGY_SCALE
+            self._add(_combine([(b.energy, 1.0), (_expr([(b.z, -limit)]), 1.0)]) <= 0, f"energy_bound_b{b.index}")
 
     # -- reading a solution ---------------------------------------------
     def chosen_block(self) -> _Block:

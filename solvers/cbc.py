@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import IO, Any
 
@@ -37,7 +37,7 @@ import pulp
 from specpim.core.deadline import Deadline, OutOfTime
 from specpim.core.enums import Metric, Status
 from specpim.core.errors import SolverError
-from specpim.core.tolerances import LATENCY_RTOL, TIE_RTOL
+from specpim.core.tolerances import ENERGY_RTOL, LATENCY_RTOL, TIE_RTOL
 from specpim.costs.tables import InstanceTables
 from specpim.formulation.blocks import REFINEMENTS, BlockBound, BlockSpec, block_bound, make_blocks
 from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, CoDesignMILP
@@ -323,6 +323,7 @@ class _BlockSearch:
         self.refine = self.instance.objective.metric == Metric.ENERGY and any(k > 0 for k in self.order_keys)
         objective = self.instance.objective
         self.latency_limit = objective.latency_bound if objective.metric == Metric.ENERGY else None
+        self.energy_limit = objective.energy_bound if objective.metric != Metric.ENERGY else None
 
     def next_block(self) -> int | None:
         """The next block worth solving, best bound first; records the ones
@@ -336,6 +337,8 @@ class _BlockSearch:
                 self.outcomes[i] = _BlockOutcome(BlockStatus.PRUNED, None, key, None)
             elif self.latency_limit is not None and \
                     self.bounds[i].latency > self.latency_limit * (1 + LATENCY_RTOL):
+                self.outcomes[i] = _BlockOutcome(BlockStatus.INFEASIBLE, None, None, None)
+            elif self.energy_limit is not None and self.bounds[i].energy > self.energy_limit * (1 + ENERGY_RTOL):
                 self.outcomes[i] = _BlockOutcome(BlockStatus.INFEASIBLE, None, None, None)
             elif self.refine and self.stage.get(i, 0) < len(REFINEMENTS):
                 heapq.heappush(self.pending, (self._refined(i), i))
@@ -352,7 +355,7 @@ class _BlockSearch:
         self.stage[i] = stage + 1
         enough = np.inf if self.best.objective is None else self.best.objective * (1 + TIE_RTOL)
         better = REFINEMENTS[stage](self.instance, self.blocks[i], b.objective, enough)
-        self.bounds[i] = BlockBound(b.latency, better)
+        self.bounds[i] = replace(b, objective=better, energy=max(b.energy, better))
         return better
 
     def start_block(self, i: int) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from specpim.core.enums import Metric
-from specpim.core.tolerances import LATENCY_RTOL
+from specpim.core.tolerances import ENERGY_RTOL, LATENCY_RTOL
 from specpim.costs.tables import InstanceTables
 from specpim.problem.design_space import fits
 from specpim.problem.instance import Instance
@@ -76,6 +76,21 @@ def latency_check(inst: Instance, tables: InstanceTables) -> Check | None:
                  f"the bound is {_ms(bound)}")
 
 
+def energy_check(inst: Instance, tables: InstanceTables) -> Check | None:
+    bound = inst.objective.energy_bound
+    if bound is None or inst.objective.metric == Metric.ENERGY:
+        return None
+    from specpim.formulation.blocks import block_bound, make_blocks  # not needed by `specpim validate`
+
+    blocks = make_blocks(inst, tables)
+    if not blocks:
+        return None
+    frugal = min(block_bound(inst, b).energy for b in blocks)
+    return Check("energy bound", frugal <= bound * (1 + ENERGY_RTOL),
+                 f"the most frugal design in the design space needs at least {frugal * 1e3:.4g} mJ per token, "
+                 f"the bound is {bound * 1e3:.4g} mJ")
+
+
 def _failed(checks) -> str | None:
     bad = next((c for c in checks if c is not None and not c.ok), None)
     return None if bad is None else f"{bad.resource}: {bad.text}"
@@ -87,13 +102,14 @@ def precheck(inst: Instance) -> str | None:
 
 
 def precheck_latency(inst: Instance, tables: InstanceTables) -> str | None:
-    """A diagnosis if no design can meet the latency bound of an energy objective."""
-    return _failed([latency_check(inst, tables)])
+    """A diagnosis if no design can meet the objective's latency or energy bound."""
+    return _failed([latency_check(inst, tables), energy_check(inst, tables)])
 
 
 def solver_proved(inst: Instance, tables: InstanceTables) -> str:
     """The diagnosis when only the solver found the instance infeasible."""
-    passed = [c for c in (memory_check(inst), area_check(inst), latency_check(inst, tables)) if c is not None and c.ok]
+    checks = (memory_check(inst), area_check(inst), latency_check(inst, tables), energy_check(inst, tables))
+    passed = [c for c in checks if c is not None and c.ok]
     held = "; ".join(f"{c.resource}: {c.text}" for c in passed)
     return ("the solver alone proved that no design satisfies all constraints together; each necessary "
             f"condition checked before solving holds on its own ({held})")

@@ -376,10 +376,12 @@ class _Run:
         self.partition = ds.allocation == Allocation.PARTITION
         self.energy = instance.objective.metric == Metric.ENERGY
         self.bound = instance.objective.latency_bound if self.energy else None
+        self.energy_bound = instance.objective.energy_bound if not self.energy else None
         self.striped = instance.system.memory_model == MemoryModel.STRIPED
         self.channels = instance.system.memory.channels
         # Key columns the objective reads; load and bytes join where capacity can bind.
-        self.dims = ([TIME] if not self.energy or self.bound is not None else []) + ([COST] if self.energy else [])
+        self.dims = ([TIME] if not self.energy or self.bound is not None else []) + \
+            ([COST] if self.energy or self.energy_bound is not None else [])
         self.cap = instance.system.memory.channel_capacity * 1e9   # its own arithmetic, on purpose
         self.fronts: dict[tuple, _Phase] = {}
         self.best = _Best()
@@ -539,6 +541,9 @@ class _Run:
                 ok &= d[:, None, LOAD] + V[None, :, LOAD] <= limit
             if self.bound is not None:
                 ok &= (steps * d[:, None, TIME] + V[None, :, TIME]) / e_tok <= self.bound * (1 + _TOL)
+            if self.energy_bound is not None:
+                joules = (steps * d[:, None, COST] + V[None, :, COST]) / (inst.workload.batch * e_tok)
+                ok &= joules <= self.energy_bound * (1 + _TOL)
             value = np.where(ok, value, np.inf)
             i = int(np.argmin(value))
             if np.isfinite(value.flat[i]) and (best is None or value.flat[i] < best[0]):

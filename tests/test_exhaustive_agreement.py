@@ -295,6 +295,20 @@ def test_fuzz_shipped_instances_agree_on_energy(path, bounded):
     _check_against_cbc(replace(inst, objective=Objective(Metric.ENERGY, bound)))
 
 
+@pytest.mark.parametrize("seed", SEEDS[::3])
+@pytest.mark.parametrize("slack", [1.0, 1.05, 1.3])
+def test_energy_bounded_latency_agrees(seed, slack):
+    """Latency under an energy bound: from the most frugal design's energy
+    (the bound binds hard) to 30% above it."""
+    inst = specpim.load_instance(random_instance(seed))
+    frugal = specpim.solve(replace(inst, objective=Objective(Metric.ENERGY)), solver="exhaustive", baselines=False)
+    if frugal.metrics is None:
+        pytest.skip("no design at all")
+    bound = frugal.metrics.energy_per_token * slack
+    for metric in (Metric.LATENCY, Metric.THROUGHPUT):
+        _check_against_cbc(replace(inst, objective=Objective(metric, energy_bound=bound)))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_instances_agree(seed):
     _check_against_cbc(random_instance(seed))

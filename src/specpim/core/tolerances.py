@@ -7,9 +7,10 @@ from __future__ import annotations
 # and above the MILP solver's feasibility tolerance (its capacity rows are in
 # channels, so 1e-7 absolute is at most 1e-7 relative).
 CAPACITY_RTOL = 1e-6
-# Area budgets and latency bounds: exact up to floating-point rounding.
+# Area budgets, latency and energy bounds: exact up to floating-point rounding.
 AREA_RTOL = 1e-9
 LATENCY_RTOL = 1e-9
+ENERGY_RTOL = 1e-9
 # Two objectives closer than this (relative) are a tie, broken by block order.
 TIE_RTOL = 1e-9
 # The solver's objective and the evaluator's must agree to this (relative).

@@ -100,7 +100,7 @@ def _best(inst: Instance, model: CostModel, candidates: Iterable[Mapping], *,
 
 
 def bound_missed(inst: Instance, m: Metrics) -> bool:
-    return inst.objective.metric == Metric.ENERGY and not m.latency_bound_met
+    return not (m.latency_bound_met and m.energy_bound_met)
 
 
 def _score(m: Metrics) -> float:

@@ -20,7 +20,7 @@ import numpy as np
 
 from specpim.core.enums import Engine, MemoryModel, Metric, Phase
 from specpim.core.errors import InstanceError
-from specpim.core.tolerances import CAPACITY_RTOL, LATENCY_RTOL
+from specpim.core.tolerances import CAPACITY_RTOL, ENERGY_RTOL, LATENCY_RTOL
 from specpim.costs.protocol import CostModel
 from specpim.costs.roofline import RooflineCostModel
 from specpim.hardware.devices import PimOption, System
@@ -93,6 +93,7 @@ class Metrics:
     area: float                  # mm² per device
     fullest_channel: float       # the most any channel holds, as a fraction of its capacity
     latency_bound_met: bool
+    energy_bound_met: bool = True
     phases: dict[Phase, PhaseMetrics] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -470,6 +471,8 @@ def summarize(inst: Instance, draft_len: int, phases: dict[Phase, PhaseMetrics],
         latency_per_token=latency, throughput=throughput, energy_per_token=energy,
         iteration_energy=it_energy, static_power=static_power, area=area, fullest_channel=fullest_channel,
         latency_bound_met=bound is None or latency <= bound * (1 + LATENCY_RTOL),
+        energy_bound_met=(inst.objective.energy_bound is None
+                          or energy <= inst.objective.energy_bound * (1 + ENERGY_RTOL)),
         phases=phases,
     )
 

@@ -41,7 +41,8 @@ class Workload:
 @dataclass(frozen=True)
 class Objective:
     metric: Metric = Metric.LATENCY
-    latency_bound: float | None = None  # seconds per token (file: ms)
+    latency_bound: float | None = None  # seconds per token (file: ms); energy objective
+    energy_bound: float | None = None   # joules per token (file: mJ); latency and throughput objectives
 
 
 @dataclass(frozen=True)

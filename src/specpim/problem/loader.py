@@ -428,7 +428,13 @@ class _Builder:
             # fastest design; a bound there would be silently ignored.
             raise self.fail("objective.latency_bound",
                             f"a latency bound applies to the energy objective only, found metric {spec['metric']!r}")
-        return Objective(Metric(spec["metric"]), None if bound is None else bound * 1e-3)
+        energy = spec.get("energy_bound")
+        if energy is not None and spec["metric"] == Metric.ENERGY:
+            raise self.fail("objective.energy_bound",
+                            "an energy bound applies to the latency and throughput objectives; minimising "
+                            "energy already finds the most frugal design")
+        return Objective(Metric(spec["metric"]), None if bound is None else bound * 1e-3,
+                         None if energy is None else energy * 1e-3)
 
 
 def build_instance(data: Any, *, file: str | None, base: Path, default_name: str) -> Instance:
