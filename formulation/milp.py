@@ -46,6 +46,8 @@ Constraints (one ``add_*`` method each; rows are named after the family)
                            partitioned:  Σ_{q ∈ P} m_q x_q ≤ cap·z_b
                          with P = the phase's patterns (partition) or both phases' (shared)
     host_capacity        host data fits its channels:  T − Σ_q B_q x_q ≤ N_h·cap·z_b
+    alternatives         s_{draft,d} = 0 for every split d already reported (no-good cuts; one block,
+                         when the K best architectures are asked for)
     latency_bound        latency_b ≤ bound · z_b  (energy objective)
     energy_bound         energy_b ≤ bound · z_b   (latency and throughput objectives)
 
@@ -118,7 +120,7 @@ def _expr(pairs: Iterable[tuple[pulp.LpVariable, float]], constant: float = 0.0)
 class CoDesignMILP:
     """Builds the MILP for one or more blocks of an instance."""
 
-    def __init__(self, instance, blocks: list[BlockSpec], name: str = "specpim"):
+    def __init__(self, instance, blocks: list[BlockSpec], name: str = "specpim", exclude: tuple[int, ...] = ()):
         self.instance = instance
         self.partition = instance.design_space.partitioned
         self.prob = pulp.LpProblem(name, pulp.LpMinimize)
@@ -131,6 +133,7 @@ class CoDesignMILP:
             b = _Block(spec=spec, z=z, index=i)
             self.blocks.append(b)
             self.add_architecture_choice(b)
+            self.add_alternatives(b, exclude)
             for phase in spec.tables:
                 self.add_patterns(b, phase)
                 self.add_cover(b, phase)
@@ -169,6 +172,17 @@ class CoDesignMILP:
                       f"architecture_choice_b{i}_{p}")
         split = [(v, c) for p in b.spec.tables for c, v in b.share[p].items()]
         self._add(_expr(split + [(b.z, -n)]) == 0, f"architecture_choice_b{i}_split")
+
+    def add_alternatives(self, b: _Block, exclude: tuple[int, ...]) -> None:
+        """s_{draft,d} = 0 for each split d in ``exclude``: the block's
+        architectures already reported are cut off (no-good cuts on the split)."""
+        if not exclude:
+            return
+        draft = b.share.get(Phase.DRAFT)
+        if draft is None:
+            raise ValueError("only a block with a draft/target split has alternatives within it")
+        for d in exclude:
+            self._add(_expr([(draft[d], 1)]) == 0, f"alternatives_b{b.index}_d{d}")
 
     def add_patterns(self, b: _Block, phase: Phase) -> None:
         """One binary x_q per useful tier pattern q (formulation/patterns.py)."""

@@ -20,6 +20,7 @@ run that overstays is killed.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import re
@@ -35,13 +36,14 @@ import numpy as np
 import pulp
 
 from specpim.core.deadline import Deadline, OutOfTime
-from specpim.core.enums import Metric, Status
+from specpim.core.enums import Metric, Phase, Status
 from specpim.core.errors import SolverError
 from specpim.core.tolerances import ENERGY_RTOL, LATENCY_RTOL, TIE_RTOL
 from specpim.costs.tables import InstanceTables
 from specpim.formulation.blocks import REFINEMENTS, BlockBound, BlockSpec, block_bound, make_blocks
 from specpim.formulation.milp import ENERGY_SCALE, TIME_SCALE, CoDesignMILP
 from specpim.problem.instance import Instance
+from specpim.problem.mapping import Mapping
 
 from . import processes
 from .result import SolverResult
@@ -348,6 +350,13 @@ class _BlockSearch:
             self.stats.pruned += 1
         return None
 
+    def splits(self, i: int) -> tuple[tuple[int, int], ...]:
+        """The block's draft/target splits when it has a choice of them, else ()."""
+        spec = self.blocks[i]
+        if not self.instance.design_space.partitioned or Phase.DRAFT not in spec.tables:
+            return ()
+        return self.instance.design_space.splits(spec.pim_channels, True)
+
     def _refined(self, i: int) -> float:
         """The block's bound after its next refinement stage."""
         b = self.bounds[i]
@@ -448,13 +457,81 @@ class _BlockSearch:
         return result
 
 
+@dataclass(order=True)
+class _Entry:
+    """A heap entry of the alternatives search: a proven architecture
+    (``mapping`` set) or a part of a block not solved yet, keyed by its
+    objective or its lower bound."""
+
+    key: float
+    block: int
+    exact: bool = field(compare=False)
+    exclude: tuple[int, ...] = field(default=(), compare=False)
+    mapping: Mapping | None = field(default=None, compare=False)
+
+
+def _alternatives(search: _BlockSearch, top: int) -> list[tuple[float, Mapping]]:
+    """The ``top`` best distinct architectures (option, n, split, γ), best first.
+
+    Entries come off a heap in order of their keys, and a bound is never above
+    what it bounds, so proven entries come off in order of their objectives:
+    the first ``top`` of them are the answer.  A block's part comes off as a
+    bound, is solved (CBC, with the ``top``-th best value proven so far as a
+    cutoff) and goes back as its optimum plus, when the block has a
+    draft/target split, the rest of the block (that split excluded by a
+    no-good cut) keyed by that optimum.  Blocks the main search solved enter
+    with their optimum, the others with their bound."""
+    heap: list[_Entry] = []
+    for i, out in search.outcomes.items():
+        if out.status == BlockStatus.OPTIMAL and out.milp is not None and out.objective is not None:
+            mapping = out.milp.mapping(out.milp.blocks[0])
+            heap.append(_Entry(out.objective, i, True, mapping=mapping))
+            if search.splits(i):
+                heap.append(_Entry(out.objective, i, False, (mapping.architecture.draft_channels,)))
+        elif out.status == BlockStatus.PRUNED:
+            heap.append(_Entry(max(search.bounds[i].objective, out.bound or -np.inf), i, False))
+    heapq.heapify(heap)
+    found: list[tuple[float, Mapping]] = []
+    proven: list[float] = sorted(e.key for e in heap if e.exact)
+    while heap and len(found) < top and not search.deadline.expired():
+        entry = heapq.heappop(heap)
+        if entry.exact:
+            assert entry.mapping is not None
+            found.append((entry.key, entry.mapping))
+            continue
+        if not entry.exclude and search.refine and search.stage.get(entry.block, 0) < len(REFINEMENTS):
+            heapq.heappush(heap, _Entry(max(entry.key, search._refined(entry.block)), entry.block, False))
+            continue
+        cutoff = proven[top - 1] if len(proven) >= top else None
+        if cutoff is not None and entry.key > cutoff * (1 + TIE_RTOL):
+            break                          # nothing left can enter the list
+        milp = CoDesignMILP(search.instance, [search.blocks[entry.block]], name=f"specpim_b{entry.block}",
+                            exclude=entry.exclude)
+        limit = None if cutoff is None else cutoff * search.scale * (1 + 1e-7)
+        status, obj, _ = solve_milp(milp, time_limit=search.deadline.for_solver(), cutoff=limit)
+        search.stats.solved += 1
+        if status != BlockStatus.OPTIMAL or obj is None:
+            if status in (BlockStatus.FEASIBLE, BlockStatus.NO_SOLUTION):
+                break                      # out of time: what was proven stands
+            continue                       # infeasible, or nothing under the cutoff
+        value = obj / search.scale
+        mapping = milp.mapping(milp.blocks[0])
+        heapq.heappush(heap, _Entry(value, entry.block, True, mapping=mapping))
+        bisect.insort(proven, value)
+        excluded = entry.exclude + (mapping.architecture.draft_channels,)
+        if len(excluded) < len(search.splits(entry.block)):
+            heapq.heappush(heap, _Entry(value, entry.block, False, excluded))
+    return found
+
+
 class CbcSolver:
     name = "cbc"
 
-    def __init__(self, *, workers: int = 2, monolithic: bool = False, use_bounds: bool = True):
+    def __init__(self, *, workers: int = 2, monolithic: bool = False, use_bounds: bool = True, top: int = 1):
         self.workers = workers
         self.monolithic = monolithic
         self.use_bounds = use_bounds
+        self.top = top
 
     def solve(self, instance: Instance, tables: InstanceTables, deadline: Deadline | None = None) -> SolverResult:
         cbc_path()   # a missing solver is reported before any work
@@ -481,7 +558,11 @@ class CbcSolver:
                               scale=scale, deadline=deadline,
                               stats=_SearchStats(len(blocks), build_s=time.perf_counter() - t0))
         search.run(self.workers)
-        return search.result(self.name)
+        result = search.result(self.name)
+        if self.top > 1 and result.status == Status.OPTIMAL:
+            result.alternatives = _alternatives(search, self.top)
+            result.stats = search.stats.as_dict()
+        return result
 
     def _solve_monolithic(self, instance: Instance, blocks: list[BlockSpec], deadline: Deadline,
                           scale: float, t0: float) -> SolverResult:

@@ -328,8 +328,9 @@ class ExhaustiveSolver:
 
     name = "exhaustive"
 
-    def __init__(self, *, max_work: float = DEFAULT_MAX_WORK):
+    def __init__(self, *, max_work: float = DEFAULT_MAX_WORK, top: int = 1):
         self.max_work = max_work
+        self.top = top
 
     def solve(self, instance: Instance, tables: InstanceTables, deadline: Deadline | None = None) -> SolverResult:
         t0 = time.perf_counter()
@@ -342,7 +343,7 @@ class ExhaustiveSolver:
                 field="solver")
         build = time.perf_counter() - t0
         try:
-            run.search()
+            run.search(self.top)
             status = OPTIMAL if run.best.mapping is not None else INFEASIBLE
         except _OutOfTime:
             status = FEASIBLE if run.best.mapping is not None else NO_SOLUTION
@@ -353,6 +354,8 @@ class ExhaustiveSolver:
             result.mapping = run.best.mapping
             result.objective = run.best.objective
             result.bound = run.best.objective if status == OPTIMAL else None
+            if self.top > 1 and status == OPTIMAL:
+                result.alternatives = run.best_designs(self.top)
         elif status == INFEASIBLE and not run.designs:
             result.diagnosis = "no architecture of the design space fits the area budget and the memory"
         return result
@@ -385,6 +388,7 @@ class _Run:
         self.cap = instance.system.memory.channel_capacity * 1e9   # its own arithmetic, on purpose
         self.fronts: dict[tuple, _Phase] = {}
         self.best = _Best()
+        self.scored: list[tuple] = []      # (objective, order, design, phases, rows) with keep > 1
         self.designs = self.work_units = 0
 
     def architectures(self) -> Iterator[_Design]:
@@ -491,22 +495,32 @@ class _Run:
             mappings += count
         return work, float(mappings)
 
-    def search(self) -> None:
-        """Score every design; keeps the first strictly best in ``best``."""
+    def search(self, keep: int = 1) -> None:
+        """Score every design; keeps the first strictly best in ``best`` and,
+        with ``keep`` > 1, every design's optimum in ``scored``."""
         for x in self.architectures():
             self.designs += 1
             extra = self.binding(x)
             verify = self.phase(VERIFY, x, x.t, extra[VERIFY])
             draft = self.phase(DRAFT, x, x.d, extra[DRAFT]) if DRAFT in extra else None
             found = self.pair(draft, verify, x)
-            if found is None or found[0] >= self.best.objective:
+            if found is None:
                 continue
-            obj, draft_row, verify_row = found
-            phases = {VERIFY: verify.placements(verify_row, x.d if self.partition else 0)}
-            if draft is not None:
-                phases[DRAFT] = draft.placements(draft_row, 0)
-            arch = Architecture(x.option.name if x.option else None, x.n, x.d, x.t, x.g)
-            self.best = _Best(obj, Mapping(arch, phases))
+            if keep > 1:
+                self.scored.append((found[0], len(self.scored), x, draft, verify, found[1], found[2]))
+            if found[0] < self.best.objective:
+                self.best = _Best(found[0], self.mapping(x, draft, verify, found[1], found[2]))
+
+    def mapping(self, x: _Design, draft: _Phase | None, verify: _Phase, draft_row: int, verify_row: int) -> Mapping:
+        phases = {VERIFY: verify.placements(verify_row, x.d if self.partition else 0)}
+        if draft is not None:
+            phases[DRAFT] = draft.placements(draft_row, 0)
+        arch = Architecture(x.option.name if x.option else None, x.n, x.d, x.t, x.g)
+        return Mapping(arch, phases)
+
+    def best_designs(self, top: int) -> list[tuple[float, Mapping]]:
+        """The ``top`` best designs of ``scored``, best first (ties in enumeration order)."""
+        return [(obj, self.mapping(x, d, v, dr, vr)) for obj, _, x, d, v, dr, vr in sorted(self.scored)[:top]]
 
     def pair(self, draft: _Phase | None, verify: _Phase, x: _Design) -> tuple[float, int, int] | None:
         """The best (objective, draft row, verify row) over every pair of front

@@ -28,6 +28,9 @@ class SolverResult:
     diagnosis: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
     write_model: Callable[[str], None] | None = None
+    # With top = K > 1: the K best distinct architectures, best first, each
+    # with its proven optimum (the first is the answer itself).
+    alternatives: list[tuple[float, Mapping]] = field(default_factory=list)
 
     @property
     def gap(self) -> float | None:

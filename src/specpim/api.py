@@ -34,6 +34,31 @@ from specpim.solvers.factory import SOLVERS, make_solver, solver_class
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """One of the K best distinct architectures (PIM option, channels,
+    draft/target split, γ), with the best mapping it admits.
+
+    ``objective`` is proven optimal for this architecture, in the instance's
+    metric; ``gap`` is how much worse than the optimum it is, relative
+    (0 for the optimum itself, rank 1)."""
+
+    rank: int
+    objective: float
+    gap: float
+    mapping: Mapping
+    metrics: Metrics
+
+    @property
+    def design(self) -> Architecture:
+        return self.mapping.architecture
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "objective": self.objective, "gap": self.gap,
+                "design": self.design.to_dict(), "mapping": self.mapping.to_dict(),
+                "metrics": self.metrics.to_dict()}
+
+
+@dataclass(frozen=True)
 class Solution:
     """A solve's answer.
 
@@ -61,6 +86,7 @@ class Solution:
     diagnosis: str | None = None
     stats: dict[str, int] = field(default_factory=dict)
     _write_model: Any = field(default=None, repr=False, compare=False)
+    alternatives: list[Alternative] = field(default_factory=list)
 
     @property
     def design(self) -> Architecture | None:
@@ -99,6 +125,8 @@ class Solution:
             "baselines": {k: {**b.to_dict(), **self.speedups()[k]} for k, b in self.baselines.items()},
             "diagnosis": self.diagnosis,
         }
+        if self.alternatives:
+            d["alternatives"] = [a.to_dict() for a in self.alternatives]
         if timings:
             d["timings"] = {"build_s": self.build_s, "solve_s": self.solve_s}
             d["stats"] = dict(self.stats)
@@ -177,7 +205,7 @@ def _make_engine(solver: Any, options: dict[str, Any]):
 
 def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limit: float | None = None, *,
           cost_model: CostModel | None = None, allow_imports: bool = False, baselines: bool = True,
-          deadline: Deadline | None = None, **solver_options) -> Solution:
+          deadline: Deadline | None = None, top: int = 1, **solver_options) -> Solution:
     """Find the optimal co-design of ``instance``.
 
     Bad input of any kind (instance, cost model, options) raises
@@ -192,12 +220,18 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     or "no_solution") and baselines not computed yet are skipped.  A
     ``deadline`` (specpim.core.deadline.Deadline) shared with other work
     replaces it; the CLI starts one when the process starts.
+
+    ``top`` = K > 1 also finds the K best distinct architectures (PIM
+    option, channel count, draft/target split, γ), each with its proven
+    optimum and its gap to the optimum (``Solution.alternatives``, the
+    optimum first); when the time runs out, those proven by then.
     """
     if deadline is None:
         deadline = Deadline(_check_time_limit(time_limit))
     inst = _as_instance(instance)
     model = resolve_cost_model(inst, cost_model, allow_imports=allow_imports)
-    engine = _make_engine(solver, solver_options)
+    top = _check_top(top)
+    engine = _make_engine(solver, {**solver_options, "top": top} if top > 1 else solver_options)
     diagnosis = precheck(inst)
     tables = InstanceTables(inst, model)
     if diagnosis is None:
@@ -209,14 +243,15 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
     metrics = None
     objective = None
     if res.mapping is not None:
-        metrics = _evaluate(inst, res.mapping, model)
-        solver_value = metrics.latency_per_token if inst.objective.metric in (Metric.LATENCY, Metric.THROUGHPUT) \
-            else metrics.energy_per_token
-        if abs(res.objective - solver_value) > CROSS_CHECK_RTOL * abs(solver_value):
-            raise SolverError(
-                f"internal check failed: {engine.name} reports {res.objective!r} but the evaluator "
-                f"gives {solver_value!r} for the same mapping; please report this instance")
+        metrics = _checked(inst, res.mapping, res.objective, model, engine.name)
         objective = metrics.objective
+    alternatives = []
+    for rank, (value, mapping) in enumerate(res.alternatives, start=1):
+        m = _checked(inst, mapping, value, model, engine.name)
+        assert objective is not None
+        loss = (objective - m.objective if inst.objective.metric == Metric.THROUGHPUT else m.objective - objective)
+        alternatives.append(Alternative(rank, m.objective, max(0.0, loss / abs(objective)) if objective else 0.0,
+                                        mapping, m))
     bound = res.bound
     gap = res.gap
     if inst.objective.metric == Metric.THROUGHPUT and bound is not None:
@@ -229,7 +264,26 @@ def solve(instance: Instance | str | Path | dict, solver: str = "cbc", time_limi
         diagnosis = solver_proved(inst, tables)
     found = compute_baselines(inst, model, deadline) if baselines else {}
     return Solution(inst, res.solver, res.status, objective, res.mapping, metrics, gap, bound,
-                    res.build_s, res.solve_s, found, diagnosis, res.stats, res.write_model)
+                    res.build_s, res.solve_s, found, diagnosis, res.stats, res.write_model, alternatives)
+
+
+def _checked(inst: Instance, mapping: Mapping, value: float | None, model: CostModel, solver: str) -> Metrics:
+    """The evaluator's metrics of a solver's mapping, which must agree with
+    the solver's own objective ``value`` (s or J per token)."""
+    metrics = _evaluate(inst, mapping, model)
+    solver_value = metrics.latency_per_token if inst.objective.metric in (Metric.LATENCY, Metric.THROUGHPUT) \
+        else metrics.energy_per_token
+    if value is None or abs(value - solver_value) > CROSS_CHECK_RTOL * abs(solver_value):
+        raise SolverError(
+            f"internal check failed: {solver} reports {value!r} but the evaluator "
+            f"gives {solver_value!r} for the same mapping; please report this instance")
+    return metrics
+
+
+def _check_top(top: Any) -> int:
+    if not isinstance(top, numbers.Integral) or isinstance(top, (bool, np.bool_)) or not 1 <= int(top) <= 1000:
+        raise InstanceError(f"expected a whole number from 1 to 1000, found {quote(top)}", field="top")
+    return int(top)
 
 
 def evaluate(instance: Instance | str | Path | dict, mapping: Mapping | dict | str | Path, *,
@@ -260,4 +314,4 @@ def evaluate(instance: Instance | str | Path | dict, mapping: Mapping | dict | s
     return _evaluate(inst, mapping, resolve_cost_model(inst, cost_model, allow_imports=allow_imports), file=file)
 
 
-__all__ = ["Solution", "solve", "evaluate", "load_instance"]
+__all__ = ["Alternative", "Solution", "solve", "evaluate", "load_instance"]
