@@ -240,7 +240,7 @@ def joint_bound(instance: Instance, spec: BlockSpec, bound: float, enough: float
 def capacity_bound(instance: Instance, spec: BlockSpec, bound: float, enough: float = np.inf) -> float:
     """A lower bound on the block's energy objective that sees capacity.
 
-    The capacity rows (docs/formulation.md §6) bound, per model's range, the
+    The capacity rows (docs/formulation.md §3, §5) bound, per model's range, the
     bytes of the range's first channel: one group of every tier, at least
     bytes/κ for a tier of κ channels, plus (striped) the channel's share of
     host data; and (partitioned memory) the host data by the host channels:

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -80,7 +81,8 @@ def test_results_of_an_earlier_run_are_not_mixed_in(tmp_path, tiny):
     write_outputs(sol, tmp_path)
     assert (tmp_path / "model.lp").exists()
     write_outputs(dataclasses.replace(sol, _write_model=None), tmp_path)   # a solver without an LP model
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.json", "mapping.yaml", "operators.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.json", "mapping.yaml", "metrics.json",
+                                                          "operators.csv"]
 
 
 def test_interrupted_run_exits_130_with_nothing_written(tmp_path):
@@ -261,3 +263,23 @@ def test_closed_stdout_is_not_an_error():
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+@pytest.mark.parametrize("metric", ["latency", "energy"])
+def test_model_lp_reproduces_the_objective(tmp_path, metric):
+    """model.lp, solved on its own by CBC, gives the reported objective: the
+    constants (collectives, element-wise work, static power) are in it."""
+    import subprocess
+
+    from specpim.solvers.cbc import cbc_path
+
+    data = yaml.safe_load(TINY.read_text())
+    data["objective"] = metric
+    sol = specpim.solve(data, baselines=False)
+    write_outputs(sol, tmp_path)
+    log = subprocess.run([cbc_path(), str(tmp_path / "model.lp"), "-solve"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120).stdout
+    value = float(re.search(r"Objective value:\s*([-+0-9.eE]+)", log).group(1))
+    scale = 1e6   # the MILP works in µs and µJ
+    expected = sol.metrics.latency_per_token if metric == "latency" else sol.metrics.energy_per_token
+    assert value / scale == pytest.approx(expected, rel=1e-6)

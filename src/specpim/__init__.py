@@ -29,11 +29,12 @@ _EXPORTS = {
     "Instance": "specpim.problem.instance",
     "Architecture": "specpim.problem.mapping", "Mapping": "specpim.problem.mapping",
     "Placement": "specpim.problem.mapping",
+    "sweep": "specpim.sweeps",   # loads pandas: only when used
 }
 
 __all__ = ["Allocation", "Architecture", "Engine", "Instance", "InstanceError", "Mapping", "Metric", "Metrics",
            "OutputError", "Phase", "Placement", "Solution", "SolverError", "SpecpimError", "Status", "__version__",
-           "evaluate", "load_instance", "solve"]
+           "evaluate", "load_instance", "solve", "sweep"]
 
 if TYPE_CHECKING:
     from specpim.api import Solution, evaluate, solve
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from specpim.problem.instance import Instance
     from specpim.problem.loader import load_instance
     from specpim.problem.mapping import Architecture, Mapping, Placement
+    from specpim.sweeps import sweep
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Command line: ``specpim solve | evaluate | validate | presets``.
+"""Command line: ``specpim solve | evaluate | validate | presets | plot | sweep | pareto``.
 
 Exit codes (docs/errors.md): 0 solved (optimal, or feasible when a time
 limit stopped the solver; stderr then gives the gap), 2 bad input
@@ -49,10 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--solver", default="cbc", choices=["cbc", "exhaustive"])
     s.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="seconds for the whole run, from the start of the process")
-    s.add_argument("-o", "--outdir", default=None, help="write mapping.json/.yaml, operators.csv, model.lp here")
+    s.add_argument("-o", "--outdir", default=None,
+                   help="write mapping.json/.yaml, operators.csv, metrics.json, model.lp here")
     s.add_argument("--force", action="store_true", help="overwrite existing output files")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     s.add_argument("--no-baselines", action="store_true", help="skip the baseline comparison")
+    s.add_argument("--top", type=int, default=1, metavar="K",
+                   help="also list the K best distinct architectures, each proven optimal for its architecture")
     s.add_argument("--allow-imports", action="store_true",
                    help="allow importing the cost model the instance names (runs its code)")
 
@@ -68,6 +71,48 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("presets", help="list the model and hardware presets")
     c.add_argument("name", nargs="?", help="show one preset in full")
     c.add_argument("--json", action="store_true")
+
+    w = sub.add_parser("sweep", help="solve every scenario of a parameter sweep (docs/sweeps.md)")
+    w.add_argument("base", metavar="BASE_OR_SWEEP",
+                   help="the base instance file, or a sweep file (base, axes, zip)")
+    w.add_argument("--set", action="append", default=[], metavar="PATH=V1,V2,...",
+                   help="sweep this instance field (dotted path, e.g. workload.batch) over these YAML values; "
+                        "repeat for more axes")
+    w.add_argument("--zip", action="store_true", help="pair the axes' values instead of taking their product")
+    w.add_argument("-o", "--outdir", default=None,
+                   help="write results.csv/.parquet and each scenario's mapping.json here (else: CSV on stdout)")
+    w.add_argument("--workers", type=int, default=None, metavar="N", help="local processes (default: every core)")
+    w.add_argument("--backend", choices=["local", "ray"], default="local")
+    w.add_argument("--address", default=None, metavar="ADDR", help="the Ray cluster (default: ray.init's choice)")
+    w.add_argument("--resume", action="store_true", help="keep the finished scenarios of OUTDIR, solve the rest")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
+    w.add_argument("--time-limit", type=float, default=None, metavar="S", help="seconds for each scenario's solve")
+    w.add_argument("--no-baselines", action="store_true", help="skip the baseline comparison")
+    w.add_argument("--allow-imports", action="store_true",
+                   help="allow importing the cost model the instance names (runs its code)")
+
+    f = sub.add_parser("pareto", help="the exact Pareto front over latency, energy and area")
+    f.add_argument("instance", help="instance YAML file")
+    f.add_argument("--objectives", default="latency,energy", metavar="LIST",
+                   help="two or three of latency, energy, area, comma-separated (default latency,energy)")
+    f.add_argument("--solver", default="cbc", choices=["cbc", "exhaustive"])
+    f.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help="seconds for the whole front, from the start of the process")
+    f.add_argument("-o", "--outdir", default=None,
+                   help="write pareto.csv, pareto.json, points/NNNN/mapping.json (and the figure) here")
+    f.add_argument("--force", action="store_true", help="overwrite existing output files")
+    f.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    f.add_argument("--allow-imports", action="store_true",
+                   help="allow importing the cost model the instance names (runs its code)")
+
+    g = sub.add_parser("plot", help="draw the figures of a result folder (needs: pip install 'specpim[plot]')")
+    g.add_argument("result_dir", metavar="RESULT_DIR",
+                   help="folder written by solve -o (metrics.json), a sweep (results.csv) or pareto (pareto.csv)")
+    g.add_argument("-o", "--outdir", default=None, help="write the figures here (default: RESULT_DIR)")
+    g.add_argument("--x", default=None, metavar="AXIS", help="swept axis along x (sweep), objective (Pareto front)")
+    g.add_argument("--y", default=None, metavar="METRIC", help="metric column along y (default latency_s_per_token)")
+    g.add_argument("--hue", default=None, metavar="AXIS", help="swept axis with one line per value (sweep)")
+    g.add_argument("--format", default="png,svg", help="comma-separated: png, svg (default: both)")
     return p
 
 
@@ -84,7 +129,7 @@ def _cmd_solve(args) -> int:
     if args.outdir is not None:   # -o '' (an unset variable) is refused, not ignored
         check_outputs(args.outdir, args.force)
     sol = solve(inst, solver=args.solver, allow_imports=args.allow_imports, baselines=not args.no_baselines,
-                deadline=Deadline(limit, start=_STARTED))
+                deadline=Deadline(limit, start=_STARTED), top=args.top)
     if args.outdir is not None and sol.mapping is not None:
         write_outputs(sol, args.outdir)
     _out(json.dumps(sol.to_dict(), indent=2) if args.json else summary(sol))
@@ -124,6 +169,10 @@ def _cmd_evaluate(args) -> int:
         _note(f"{args.mapping}: the mapping misses the instance's latency bound "
               f"({metrics.latency_per_token * 1e3:.4g} ms per token > "
               f"{inst.objective.latency_bound * 1e3:.4g} ms)")
+    if not metrics.energy_bound_met and inst.objective.energy_bound is not None:
+        _note(f"{args.mapping}: the mapping misses the instance's energy bound "
+              f"({metrics.energy_per_token * 1e3:.4g} mJ per token > "
+              f"{inst.objective.energy_bound * 1e3:.4g} mJ)")
     return EXIT_OK
 
 
@@ -139,6 +188,58 @@ def _cmd_validate(args) -> int:
     diagnosis = precheck(inst)
     if diagnosis:
         _note(f"{args.instance}: note: solving will find it infeasible: {diagnosis}")
+    return EXIT_OK
+
+
+def _cmd_sweep(args) -> int:
+    from .sweeps import run_command
+
+    return run_command(args, _out, _note)
+
+
+def _cmd_pareto(args) -> int:
+    from .export import check_pareto_outputs, write_pareto
+    from .pareto import pareto_front, parse_objectives
+    from .problem.loader import load_instance
+    from .report import pareto_lines
+
+    limit = args.time_limit
+    if limit is not None and not 0 < limit < math.inf:
+        raise InstanceError(f"expected a finite number > 0 (seconds), found {limit}", field="--time-limit")
+    objectives = parse_objectives(args.objectives)
+    inst = load_instance(args.instance)
+    if args.outdir is not None:
+        check_pareto_outputs(args.outdir, args.force)
+    front = pareto_front(inst, objectives, solver=args.solver, deadline=Deadline(limit, start=_STARTED),
+                         **({"allow_imports": True} if args.allow_imports else {}))
+    if args.outdir is not None:
+        write_pareto(front, args.outdir)
+        if front.points:
+            try:
+                from .plots import plot_directory
+
+                plot_directory(args.outdir, formats=("png", "svg"))
+            except ImportError:   # matplotlib is optional
+                _note("no figure: pip install 'specpim[plot]', then run: specpim plot " + str(args.outdir))
+    _out(json.dumps(front.to_dict(), indent=2) if args.json else "\n".join(pareto_lines(front)))
+    if not front.points:
+        if front.complete:
+            _note(f"{args.instance}: infeasible: no design meets the instance's constraints")
+            return EXIT_INFEASIBLE
+        _note(f"{args.instance}: no point of the front was proven within the time limit; allow more time")
+        return EXIT_NO_SOLUTION
+    if not front.complete:
+        _note(f"{args.instance}: the time limit stopped the search after {len(front.points)} points; each is "
+              "proven, but the front may miss others")
+    return EXIT_OK
+
+
+def _cmd_plot(args) -> int:
+    from .plots import parse_formats, plot_directory
+
+    formats = parse_formats(args.format)
+    for path in plot_directory(args.result_dir, args.outdir, x=args.x, y=args.y, hue=args.hue, formats=formats):
+        _out(f"wrote {path}")
     return EXIT_OK
 
 
@@ -187,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="pulp")
     args = _parser().parse_args(argv)
     handler = {"solve": _cmd_solve, "evaluate": _cmd_evaluate, "validate": _cmd_validate,
-               "presets": _cmd_presets}[args.command]
+               "presets": _cmd_presets, "plot": _cmd_plot,
+               "sweep": _cmd_sweep, "pareto": _cmd_pareto}[args.command]
     if sys.stdout is None:   # started with stdout closed (>&-): say so before doing any work
         _note("cannot write to standard output: it is closed; nothing was done")
         return EXIT_OUTPUT

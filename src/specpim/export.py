@@ -1,4 +1,4 @@
-"""Writing results to disk: mapping.json, mapping.yaml, operators.csv, model.lp.
+"""Writing results to disk: mapping.json, mapping.yaml, operators.csv, metrics.json, model.lp.
 
 Guarantees:
 
@@ -37,7 +37,7 @@ import yaml
 from .core.errors import InstanceError, OutputError, os_error_message
 from .core.interrupts import deferred
 
-OUTPUT_FILES = ("mapping.json", "mapping.yaml", "operators.csv", "model.lp")
+OUTPUT_FILES = ("mapping.json", "mapping.yaml", "operators.csv", "metrics.json", "model.lp")
 
 
 def _unusable(out: Path, names: Iterable[str]) -> str | None:
@@ -192,25 +192,41 @@ def write_outputs(solution, outdir: str | Path) -> list[Path]:
         "mapping.json": _text_writer(json.dumps(doc, indent=2, sort_keys=False) + "\n"),
         "mapping.yaml": _text_writer(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)),
         "operators.csv": _text_writer(write_csv),
+        # Metrics.to_dict(): per-phase step, tier, head and collective times and every operator's
+        # own time, which the figures of `specpim plot` read.
+        "metrics.json": _text_writer(json.dumps(solution.metrics.to_dict(), indent=2) + "\n"),
     }
     if solution._write_model is not None:
         writers["model.lp"] = solution.write_model
+    return replace_results(out, writers, OUTPUT_FILES)
+
+
+def replace_results(out: Path, writers: dict[str, Callable[[str], None]], owned: Iterable[str]) -> list[Path]:
+    """Write every file of ``writers`` (names relative to ``out``) to a
+    temporary file beside it, then rename them all into place, signals held;
+    files of ``owned`` (earlier results of the same kind) that this run does
+    not write are removed, so the folder never mixes two runs."""
+    owned = list(owned)
     staged: dict[Path, str] = {}
     try:
         out.mkdir(parents=True, exist_ok=True)
         for name, write in writers.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
             staged[out / name] = _staged(out / name, write)
         # Every file to replace or remove must allow it before the first is touched.
-        problem = _unusable(out, OUTPUT_FILES)
+        problem = _unusable(out, [*writers, *owned])
         if problem:
             raise InstanceError(f"cannot replace the results there: {problem}; nothing was replaced",
                                 path=str(out))
         with deferred():   # a signal now would leave old and new files side by side
             for final, tmp in staged.items():
                 os.replace(tmp, final)
-            for name in OUTPUT_FILES:
+            for name in owned:
                 if name not in writers and (out / name).exists():
                     (out / name).unlink()
+                    parent = (out / name).parent
+                    if parent != out and not any(parent.iterdir()):
+                        parent.rmdir()
     except OSError as exc:
         raise OutputError(f"cannot write the results: {os_error_message(exc, out)}") from None
     finally:
@@ -218,3 +234,46 @@ def write_outputs(solution, outdir: str | Path) -> list[Path]:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     return list(staged)
+
+
+PARETO_FILES = ("pareto.csv", "pareto.json")
+
+
+def pareto_outputs(outdir: str | Path) -> list[str]:
+    """The files a Pareto front's results hold in ``outdir`` (relative names)."""
+    out = Path(outdir)
+    points = sorted(str(p.relative_to(out)) for p in out.glob("points/*/mapping.json")) if out.is_dir() else []
+    return [*PARETO_FILES, *points]
+
+
+def check_pareto_outputs(outdir: str | Path, force: bool) -> None:
+    """``check_outputs`` for the results of ``specpim pareto``."""
+    check_outputs(outdir, True)
+    out = Path(outdir)
+    clash = [f for f in PARETO_FILES if (out / f).exists()]
+    if clash and not force:
+        raise InstanceError(f"would overwrite {', '.join(clash)}; pass --force to replace them", path=str(out))
+
+
+def write_pareto(front, outdir: str | Path) -> list[Path]:
+    """pareto.csv (one row per point), pareto.json (with every point's mapping
+    and metrics) and points/NNNN/mapping.json, replaced together."""
+    out = Path(outdir)
+    rows = front.rows()
+    columns = list(rows[0]) if rows else ["point", "latency_s_per_token", "energy_j_per_token", "area_mm2",
+                                          "throughput_tokens_per_s", "pim_option", "pim_channels",
+                                          "draft_channels", "target_channels", "draft_len", "status"]
+
+    def write_csv(fh):
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        w.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+
+    writers: dict[str, Callable[[str], None]] = {
+        "pareto.csv": _text_writer(write_csv),
+        "pareto.json": _text_writer(json.dumps(front.to_dict(), indent=2) + "\n"),
+    }
+    for i, p in enumerate(front.points):
+        doc = {"instance": front.instance.name, "status": "optimal", **p.mapping.to_dict()}
+        writers[f"points/{i:04d}/mapping.json"] = _text_writer(json.dumps(doc, indent=2) + "\n")
+    return replace_results(out, writers, pareto_outputs(out))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .api import Solution
 from .evaluation.evaluator import Metrics
+from .problem.mapping import Architecture
 
 
 def _ms(s: float) -> str:
@@ -17,6 +18,17 @@ def _table(rows: Sequence[Sequence[object]], header: list[str], right: frozenset
     fmt = lambda r: "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
                               for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
     return ["  " + fmt(header), "  " + "  ".join("-" * w for w in widths)] + ["  " + fmt(r) for r in rows]
+
+
+def design_text(a: Architecture | None, partitioned: bool) -> str:
+    """One architecture in a few words: PIM option × channels (the draft/target split), γ."""
+    if a is None:
+        return "-"
+    spec = "autoregressive" if a.draft_len == 0 else f"γ = {a.draft_len}"
+    if a.pim_option is None:
+        return f"no PIM, {spec}"
+    split = f"draft {a.draft_channels}, target {a.target_channels}" if partitioned else "shared"
+    return f"{a.pim_option} × {a.pim_channels} ch ({split}), {spec}"
 
 
 def metrics_lines(m: Metrics) -> list[str]:
@@ -72,15 +84,40 @@ def summary(sol: Solution) -> str:
         rows = []
         for name, b in sol.baselines.items():
             sp = sol.speedups()[name]
+            arch = design_text(b.mapping.architecture if b.mapping else None, inst.design_space.partitioned)
             if b.metrics is None:
-                rows.append([name, b.description, "infeasible", "-", "-"])
+                rows.append([name, b.description, "infeasible", "-", "-", arch])
                 continue
             rows.append([name, b.description, _ms(b.metrics.latency_per_token),
-                         f"{sp['speedup']:.2f}×", f"{sp['energy_gain']:.2f}×"])
-        out += _table(rows, ["baseline", "design", "latency/token", "speedup", "energy gain"], frozenset({2, 3, 4}))
+                         f"{sp['speedup']:.2f}×", f"{sp['energy_gain']:.2f}×", arch])
+        out += _table(rows, ["baseline", "design", "latency/token", "speedup", "energy gain", "architecture"],
+                      frozenset({2, 3, 4}))
+    if sol.alternatives:
+        out.append("")
+        out.append(f"The {len(sol.alternatives)} best architectures (each proven optimal for its architecture)")
+        rows = [[a.rank, design_text(a.design, inst.design_space.partitioned), _ms(a.metrics.latency_per_token),
+                 f"{a.metrics.energy_per_token * 1e3:.3f} mJ", f"{a.metrics.area:g} mm²",
+                 "optimum" if a.rank == 1 else f"+{a.gap:.3%}"] for a in sol.alternatives]
+        out += _table(rows, ["rank", "architecture", "latency/token", "energy/token", "area", "vs optimum"],
+                      frozenset({0, 2, 3, 4, 5}))
     st = sol.stats
     extra = f" · {st['solved']} of {st['blocks']} blocks solved, {st['pruned']} pruned by bound" \
         if "solved" in st else ""
     out.append("")
     out.append(f"build {sol.build_s:.3f} s · solve {sol.solve_s:.3f} s{extra}")
     return "\n".join(out)
+
+
+def pareto_lines(front) -> list[str]:
+    """The terminal table of a Pareto front (specpim.pareto.ParetoFront)."""
+    inst = front.instance
+    state = "complete" if front.complete else "stopped by the time limit"
+    out = [f"specpim · {inst.name} · Pareto front over {', '.join(front.objectives)}: {len(front.points)} points "
+           f"({state}; {front.solves} solves, each proven)"]
+    rows = [[i, design_text(p.mapping.architecture, inst.design_space.partitioned), _ms(p.latency),
+             f"{p.energy * 1e3:.3f} mJ", f"{p.area:g} mm²", f"{p.metrics.throughput:,.1f}"]
+            for i, p in enumerate(front.points)]
+    if rows:
+        out += _table(rows, ["point", "architecture", "latency/token", "energy/token", "area", "tokens/s"],
+                      frozenset({0, 2, 3, 4, 5}))
+    return out
