@@ -292,14 +292,18 @@ class _SearchStats:
     blocks: int
     solved: int = 0
     pruned: int = 0
+    alternative_milps: int = 0   # MILPs solved after the optimum, for the top-K list
     variables: int = 0
     constraints: int = 0
     build_s: float = 0.0
     solve_s: float = 0.0
 
     def as_dict(self) -> dict[str, int]:
-        return {"blocks": self.blocks, "solved": self.solved, "pruned": self.pruned,
-                "variables": self.variables, "constraints": self.constraints}
+        out = {"blocks": self.blocks, "solved": self.solved, "pruned": self.pruned,
+               "variables": self.variables, "constraints": self.constraints}
+        if self.alternative_milps:
+            out["alternative_milps"] = self.alternative_milps
+        return out
 
 
 @dataclass
@@ -509,7 +513,7 @@ def _alternatives(search: _BlockSearch, top: int) -> list[tuple[float, Mapping]]
                             exclude=entry.exclude)
         limit = None if cutoff is None else cutoff * search.scale * (1 + 1e-7)
         status, obj, _ = solve_milp(milp, time_limit=search.deadline.for_solver(), cutoff=limit)
-        search.stats.solved += 1
+        search.stats.alternative_milps += 1
         if status != BlockStatus.OPTIMAL or obj is None:
             if status in (BlockStatus.FEASIBLE, BlockStatus.NO_SOLUTION):
                 break                      # out of time: what was proven stands

@@ -103,6 +103,8 @@ def summary(sol: Solution) -> str:
     st = sol.stats
     extra = f" · {st['solved']} of {st['blocks']} blocks solved, {st['pruned']} pruned by bound" \
         if "solved" in st else ""
+    if st.get("alternative_milps"):
+        extra += f"; {st['alternative_milps']} more MILPs for the alternatives"
     out.append("")
     out.append(f"build {sol.build_s:.3f} s · solve {sol.solve_s:.3f} s{extra}")
     return "\n".join(out)
