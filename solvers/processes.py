@@ -23,12 +23,23 @@ _live: set[subprocess.Popen[Any]] = set()
 _lock = threading.Lock()
 
 
+_prctl: Any = None
+
+
+def _find_prctl() -> Any:
+    """libc's prctl, looked up once in the parent (find_library runs ldconfig: milliseconds)."""
+    global _prctl
+    if _prctl is None:
+        try:
+            _prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl = False
+    return _prctl
+
+
 def _die_with_parent() -> None:   # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _prctl:
+        _prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
 
 
 def start(args: Sequence[str], *, stdout: IO[Any] | int | None, stderr: IO[Any] | int | None) -> subprocess.Popen[Any]:
@@ -36,6 +47,8 @@ def start(args: Sequence[str], *, stdout: IO[Any] | int | None, stderr: IO[Any] 
     # preexec_fn runs Python between fork and exec, which is safe only while
     # the process has one thread; with more, the explicit kills must do.
     alone = threading.active_count() == 1
+    if alone and sys.platform.startswith("linux"):
+        _find_prctl()
     proc = subprocess.Popen(list(args), stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
                             start_new_session=True,
                             preexec_fn=_die_with_parent if alone and sys.platform.startswith("linux") else None)

@@ -555,16 +555,16 @@ def test_os_error_message(code, expect):
 
 @pytest.mark.parametrize("stage", ["mkstemp", "replace"])
 def test_a_full_disk_while_writing_results(stage, tmp_path, tiny_solution, monkeypatch):
-    import specpim.export as export
+    import specpim.core.files as files
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     (tmp_path / "mapping.json").write_text("old")
     if stage == "mkstemp":
-        monkeypatch.setattr(export.tempfile, "mkstemp", full)
+        monkeypatch.setattr(files.tempfile, "mkstemp", full)
     else:
-        monkeypatch.setattr(export.os, "replace", full)
+        monkeypatch.setattr(files.os, "replace", full)
     with pytest.raises(OutputError, match=f"no space left in {tmp_path}") as info:
         write_outputs(tiny_solution, tmp_path)
     assert info.value.exit_code == 6 and isinstance(info.value, OSError)
@@ -573,13 +573,13 @@ def test_a_full_disk_while_writing_results(stage, tmp_path, tiny_solution, monke
 
 
 def test_cli_reports_a_full_disk_with_exit_6(tmp_path, monkeypatch, capsys):
-    import specpim.export as export
+    import specpim.core.files as files
     from specpim.cli import main
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(export.tempfile, "mkstemp", full)
+    monkeypatch.setattr(files.tempfile, "mkstemp", full)
     assert main(["solve", str(TINY_PATH), "--no-baselines", "-o", str(tmp_path / "out")]) == 6
     err = capsys.readouterr().err
     assert err.strip() == f"specpim: cannot write the results: no space left in {tmp_path / 'out'} (the disk is " \

@@ -105,7 +105,7 @@ def _run_with_signal(monkeypatch, target: str, sig: int, out: Path) -> int:
     from specpim.cli import main
 
     owner, attr = target.rsplit(".", 1)
-    module_name, *attributes = owner.split(":")   # "specpim.export:os" is the os module export uses
+    module_name, *attributes = owner.split(":")   # "specpim.core.files:os" is the os module files.py uses
     module = importlib.import_module(module_name)
     for name in attributes:
         module = getattr(module, name)
@@ -125,8 +125,8 @@ def _run_with_signal(monkeypatch, target: str, sig: int, out: Path) -> int:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 @pytest.mark.parametrize("stage", ["specpim.solvers.cbc.block_bound",        # preparing
                                    "specpim.solvers.cbc.CoDesignMILP",       # building a block
-                                   "specpim.export._staged",                         # writing, before a rename
-                                   "specpim.export:os.replace"],                     # in the middle of the renames
+                                   "specpim.core.files.staged",                      # writing, before a rename
+                                   "specpim.core.files:os.replace"],                 # in the middle of the renames
                          ids=["bounds", "milp", "staging", "renames"])
 def test_signal_at_each_stage_keeps_old_or_new_results_whole(tmp_path, monkeypatch, sig, stage):
     import specpim.export
@@ -143,7 +143,7 @@ def test_signal_at_each_stage_keeps_old_or_new_results_whole(tmp_path, monkeypat
     code = _run_with_signal(monkeypatch, stage, sig, out)
     now = {p.name: p.read_text() for p in out.iterdir()}
     assert set(now) == set(old), "the result folder mixes two runs or lost a file"
-    if stage == "specpim.export:os.replace":
+    if stage == "specpim.core.files:os.replace":
         # signals wait for the renames: the new results are whole, then the signal ends the run
         assert code == CODES[sig]
         assert json.loads(now["mapping.json"])["status"] == "optimal"

@@ -25,15 +25,13 @@ import csv
 import difflib
 import json
 import math
-import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .core.errors import InstanceError, OutputError, SpecpimError, os_error_message, quote, read_input_text
-from .core.interrupts import deferred
+from .core.errors import InstanceError, SpecpimError, quote, read_input_text
+from .core.files import check_folder, replace_files
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -693,53 +691,18 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _check_outdir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise InstanceError("exists and is not a folder", path=str(out))
-    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
-    if not existing.is_dir():
-        raise InstanceError(f"cannot create this folder: {existing} is a file", path=str(out))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InstanceError(f"cannot write in {existing} (permission denied)", path=str(out))
-
-
 def _save_all(figures: dict[str, Figure], out: Path, formats: Sequence[str]) -> list[Path]:
-    """Write every figure in every format: staged beside its final name, then renamed, all at once."""
+    """Write every figure in every format, all replaced together (``specpim.core.files``)."""
     from matplotlib import rc_context
 
-    for name in figures:
-        for fmt in formats:
-            target = out / f"{name}.{fmt}"
-            if target.is_dir():
-                raise InstanceError(f"{target.name} is a folder; remove or rename it", path=str(out))
-    staged: dict[Path, str] = {}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, fig in figures.items():
-            for fmt in formats:
-                fd, tmp = tempfile.mkstemp(prefix=f".{name}.{fmt}.", suffix=".tmp", dir=out)
-                os.close(fd)
-                staged[out / f"{name}.{fmt}"] = tmp
-                with rc_context({"svg.hashsalt": "specpim"}):   # the same figure gives the same SVG
-                    fig.savefig(tmp, format=fmt, dpi=DPI, metadata={"Date": None} if fmt == "svg" else None)
-                mode = 0o666 & ~_umask()
-                os.chmod(tmp, mode)
-        with deferred():
-            for final, tmp in staged.items():
-                os.replace(tmp, final)
-    except OSError as exc:
-        raise OutputError(f"cannot write the figures: {os_error_message(exc, out)}") from None
-    finally:
-        for tmp in staged.values():
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return list(staged)
+    def writer(fig: Figure, fmt: str) -> Callable[[str], None]:
+        def write(tmp: str) -> None:
+            with rc_context({"svg.hashsalt": "specpim"}):   # the same figure gives the same SVG
+                fig.savefig(tmp, format=fmt, dpi=DPI, metadata={"Date": None} if fmt == "svg" else None)
+        return write
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    writers = {f"{name}.{fmt}": writer(fig, fmt) for name, fig in figures.items() for fmt in formats}
+    return replace_files(out, writers, what="the figures")
 
 
 def plot_directory(result_dir: str | Path, outdir: str | Path | None = None, *, x: str | None = None,
@@ -779,7 +742,7 @@ def plot_directory(result_dir: str | Path, outdir: str | Path | None = None, *, 
         raise InstanceError("expected the name of a folder, found an empty name (an unset variable?)",
                             field="-o/--outdir")
     out = folder if outdir is None else Path(outdir)
-    _check_outdir(out)
+    check_folder(out)
     formats = parse_formats(",".join(formats))
     figures: dict[str, Figure] = {}
     if has_solve:

@@ -77,9 +77,10 @@ from specpim.core.errors import (
     os_error_message,
     quote,
 )
+from specpim.core.files import atomic_write, replace_files
 from specpim.core.interrupts import Terminated, deferred
 from specpim.evaluation.baselines import DESCRIPTIONS
-from specpim.export import _staged, atomic_write, check_outputs, mapping_document
+from specpim.export import check_outputs, mapping_document
 from specpim.problem.instance import Instance
 from specpim.problem.loader import _StrictLoader, build_instance, read_yaml
 from specpim.problem.schema import INSTANCE
@@ -882,24 +883,11 @@ class OutputFolder:
         self.entries[outcome.key] = outcome
 
     def write_results(self, frame: pd.DataFrame) -> None:
-        """results.csv and results.parquet: both written beside their place, then renamed."""
-        writers: dict[str, Callable[[str], None]] = {
+        """results.csv and results.parquet: both staged beside their place, then renamed together."""
+        replace_files(self.path, {
             "results.csv": lambda tmp: frame.to_csv(tmp, index=False),
             "results.parquet": lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"),
-        }
-        staged: dict[Path, str] = {}
-        try:
-            for name, write in writers.items():
-                staged[self.path / name] = _staged(self.path / name, write)
-            with deferred():
-                for final, tmp in staged.items():
-                    os.replace(tmp, final)
-        except OSError as exc:
-            raise OutputError(f"cannot write the results: {os_error_message(exc, self.path)}") from None
-        finally:
-            for tmp in staged.values():
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        })
 
     def close(self) -> None:
         if self._fh is not None:
