@@ -61,16 +61,22 @@ def area_check(inst: Instance) -> Check | None:
                  f"per device, the budget is {ds.area_budget:g} mm²")
 
 
+def _least_bound(inst: Instance, tables: InstanceTables, metric: str) -> float | None:
+    """The least lower bound on ``metric`` ("latency" or "energy") over every block, or None
+    when the design space has no block."""
+    from specpim.formulation.blocks import block_bound, make_blocks  # not needed by `specpim validate`
+
+    blocks = make_blocks(inst, tables)
+    return min(getattr(block_bound(inst, b), metric) for b in blocks) if blocks else None
+
+
 def latency_check(inst: Instance, tables: InstanceTables) -> Check | None:
     bound = inst.objective.latency_bound
     if bound is None or inst.objective.metric != Metric.ENERGY:
         return None
-    from specpim.formulation.blocks import block_bound, make_blocks  # not needed by `specpim validate`
-
-    blocks = make_blocks(inst, tables)
-    if not blocks:
+    fastest = _least_bound(inst, tables, "latency")
+    if fastest is None:
         return None
-    fastest = min(block_bound(inst, b).latency for b in blocks)
     return Check("latency bound", fastest <= bound * (1 + LATENCY_RTOL),
                  f"the fastest design in the design space needs at least {_ms(fastest)} per token, "
                  f"the bound is {_ms(bound)}")
@@ -80,12 +86,9 @@ def energy_check(inst: Instance, tables: InstanceTables) -> Check | None:
     bound = inst.objective.energy_bound
     if bound is None or inst.objective.metric == Metric.ENERGY:
         return None
-    from specpim.formulation.blocks import block_bound, make_blocks  # not needed by `specpim validate`
-
-    blocks = make_blocks(inst, tables)
-    if not blocks:
+    frugal = _least_bound(inst, tables, "energy")
+    if frugal is None:
         return None
-    frugal = min(block_bound(inst, b).energy for b in blocks)
     return Check("energy bound", frugal <= bound * (1 + ENERGY_RTOL),
                  f"the most frugal design in the design space needs at least {frugal * 1e3:.4g} mJ per token, "
                  f"the bound is {bound * 1e3:.4g} mJ")

@@ -39,20 +39,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INPUT, f"specpim: error: {message}\n")
 
 
+def _solving(p: argparse.ArgumentParser, limit: str, files: str, summary: str) -> None:
+    """The arguments of a command that solves an instance and may write results."""
+    p.add_argument("instance", help="instance YAML file")
+    p.add_argument("--solver", default="cbc", choices=["cbc", "exhaustive"])
+    p.add_argument("--time-limit", type=float, default=None, metavar="S",
+                   help=f"seconds for {limit}, from the start of the process")
+    p.add_argument("-o", "--outdir", default=None, help=f"write {files} here")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("--json", action="store_true", help=f"print one JSON object instead of {summary}")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="specpim", description="Provably optimal PIM co-design for LLM speculative inference.")
     p.add_argument("--version", action="version", version=f"specpim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("solve", help="find the optimal architecture and dataflow")
-    s.add_argument("instance", help="instance YAML file")
-    s.add_argument("--solver", default="cbc", choices=["cbc", "exhaustive"])
-    s.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="seconds for the whole run, from the start of the process")
-    s.add_argument("-o", "--outdir", default=None,
-                   help="write mapping.json/.yaml, operators.csv, metrics.json, model.lp here")
-    s.add_argument("--force", action="store_true", help="overwrite existing output files")
-    s.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    _solving(s, "the whole run", "mapping.json/.yaml, operators.csv, metrics.json, model.lp", "the summary")
     s.add_argument("--no-baselines", action="store_true", help="skip the baseline comparison")
     s.add_argument("--top", type=int, default=1, metavar="K",
                    help="also list the K best distinct architectures, each proven optimal for its architecture")
@@ -92,16 +96,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="allow importing the cost model the instance names (runs its code)")
 
     f = sub.add_parser("pareto", help="the exact Pareto front over latency, energy and area")
-    f.add_argument("instance", help="instance YAML file")
+    _solving(f, "the whole front", "pareto.csv, pareto.json, points/NNNN/mapping.json (and the figure)",
+             "the table")
     f.add_argument("--objectives", default="latency,energy", metavar="LIST",
                    help="two or three of latency, energy, area, comma-separated (default latency,energy)")
-    f.add_argument("--solver", default="cbc", choices=["cbc", "exhaustive"])
-    f.add_argument("--time-limit", type=float, default=None, metavar="S",
-                   help="seconds for the whole front, from the start of the process")
-    f.add_argument("-o", "--outdir", default=None,
-                   help="write pareto.csv, pareto.json, points/NNNN/mapping.json (and the figure) here")
-    f.add_argument("--force", action="store_true", help="overwrite existing output files")
-    f.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     f.add_argument("--allow-imports", action="store_true",
                    help="allow importing the cost model the instance names (runs its code)")
 
