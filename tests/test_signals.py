@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -167,3 +168,28 @@ def test_handlers_are_restored_and_deferred_signals_arrive_afterwards():
             steps.append("after deferred()")    # never reached: the held signal arrives on leaving deferred()
     assert steps == ["inside, after the signal"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_deferred_holds_signals_while_other_threads_run(sig):
+    """A process pool or Ray keeps threads of its own; the kernel may hand a
+    signal to any of them, and Python still runs the handler in the main
+    thread, so a signal mask alone would let it through in the middle of the
+    renames."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    steps = []
+    expected = KeyboardInterrupt if sig == signal.SIGINT else Terminated
+    try:
+        with pytest.raises(expected):
+            with handle_termination():
+                with deferred():
+                    os.kill(os.getpid(), sig)
+                    time.sleep(0.05)
+                    steps.append("inside, after the signal")
+                steps.append("after deferred()")
+        assert steps == ["inside, after the signal"]
+    finally:
+        stop.set()
+        other.join()

@@ -11,6 +11,7 @@ result folder never mixes two runs.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -62,12 +63,50 @@ def handle_termination() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+_held: list[int] | None = None   # signals that arrived during deferred(), in the main thread
+
+
+def _hold(signum: int, _frame: FrameType | None) -> None:
+    assert _held is not None
+    _held.append(signum)
+
+
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP back in this thread until the block
-    ends (a signal that arrives meanwhile is delivered then)."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+    """Hold SIGINT, SIGTERM and SIGHUP back until the block ends; a signal
+    that arrives meanwhile is acted on then, by the handler that was in place.
+
+    Python runs signal handlers in the main thread whichever thread the kernel
+    delivers a signal to, so a signal mask alone is not enough once other
+    threads exist (a process pool's, Ray's): in the main thread the handlers
+    are swapped for one that only notes the signal.  Elsewhere the thread's
+    signal mask holds them."""
+    global _held
+    if threading.current_thread() is not threading.main_thread():
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        return
+    if _held is not None:   # nested: the outer block holds them
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOPPING}
+    _held = []
+    for s, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(s, _hold)
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        held, _held = _held, None
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if held:
+            signum = held[0]
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)   # the default action, now
