@@ -19,9 +19,9 @@ from functools import partial
 import networkx as nx
 import numpy as np
 import pytest
-import yaml
 
 import specpim
+from helpers import with_fields
 from helpers.random_instances import CBC_INCREMENT_CASE, TINY, random_instance
 from specpim.core.enums import Allocation, Metric, Phase
 from specpim.core.errors import InstanceError
@@ -32,14 +32,7 @@ RTOL = 1e-9
 
 
 def _tiny(**changes) -> dict:
-    data = yaml.safe_load(yaml.safe_dump(TINY))
-    for path, value in changes.items():
-        *parents, leaf = path.split("__")
-        node = data
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    return data
+    return with_fields(TINY, {path.replace("__", "."): value for path, value in changes.items()})
 
 
 CASES = {

@@ -7,7 +7,6 @@ waits, and compared rows leave out the timing columns."""
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 import stat
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 import specpim
-from helpers import INSTANCES
+from helpers import INSTANCES, with_fields
 from helpers.cli import cli_command, run_cli
 from helpers.random_instances import random_instance
 from specpim.cli import main
@@ -37,14 +36,7 @@ def _without_timings(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scenario(base: dict, **values) -> dict:
-    data = copy.deepcopy(base)
-    for path, value in values.items():
-        node = data
-        *head, last = path.split(".")
-        for step in head:
-            node = node[step]
-        node[last] = value
-    return data
+    return with_fields(base, values)
 
 
 def _check_row_is_solo_solve(row: pd.Series, data: dict, *, baselines: bool) -> None:

@@ -20,15 +20,21 @@ from typing import TypeVar
 N = TypeVar("N", bound=Hashable)
 
 
-def topological_order(nodes: Sequence[N], edges: Iterable[tuple[N, N]]) -> list[N]:
-    """Kahn's algorithm generation by generation, nodes and children in
-    insertion order (networkx's ``topological_sort``).  Raises ValueError on
-    a cycle."""
+def _adjacency(nodes: Sequence[N], edges: Iterable[tuple[N, N]]) -> tuple[dict[N, list[N]], dict[N, int]]:
+    """Each node's children (in edge order) and its number of parents."""
     children: dict[N, list[N]] = {n: [] for n in nodes}
     indegree = dict.fromkeys(nodes, 0)
     for u, v in edges:
         children[u].append(v)
         indegree[v] += 1
+    return children, indegree
+
+
+def topological_order(nodes: Sequence[N], edges: Iterable[tuple[N, N]]) -> list[N]:
+    """Kahn's algorithm generation by generation, nodes and children in
+    insertion order (networkx's ``topological_sort``).  Raises ValueError on
+    a cycle."""
+    children, indegree = _adjacency(nodes, edges)
     generation = [n for n in nodes if indegree[n] == 0]
     order: list[N] = []
     while generation:
@@ -56,11 +62,7 @@ def is_acyclic(nodes: Sequence[N], edges: Iterable[tuple[N, N]]) -> bool:
 def lexicographic_order(nodes: Sequence[int], edges: Iterable[tuple[int, int]]) -> list[int]:
     """The topological order that always takes the smallest ready node
     (networkx's ``lexicographical_topological_sort``)."""
-    children: dict[int, list[int]] = {n: [] for n in nodes}
-    indegree = dict.fromkeys(nodes, 0)
-    for u, v in edges:
-        children[u].append(v)
-        indegree[v] += 1
+    children, indegree = _adjacency(nodes, edges)
     ready = [n for n in nodes if indegree[n] == 0]
     heapq.heapify(ready)
     order = []
