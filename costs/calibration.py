@@ -42,7 +42,6 @@ from specpim.core.enums import Phase
 from specpim.core.errors import InstanceError
 from specpim.hardware import catalog
 from specpim.hardware.devices import ElementwiseKernels, Host, Memory, System
-from specpim.workload.elementwise import ElementwiseOp
 from specpim.workload.models import ModelConfig, model_preset
 from specpim.workload.operators import PhaseWorkload, phase_workload
 
@@ -316,10 +315,6 @@ def summary(errors: list[StepError], variant: str) -> tuple[float, float]:
     """(median, max) of |error| over the steps of one variant."""
     e = [abs(x.error) for x in errors if x.variant == variant]
     return (statistics.median(e), max(e)) if e else (math.nan, math.nan)
-
-
-def elementwise_op_count(op: ElementwiseOp, host: Host) -> int:
-    return op.kernels if host.elementwise_kernels == ElementwiseKernels.EAGER else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,6 @@ class PatternSource:
     blocks that read the same cost table."""
 
     instance: Instance
-    patterns_built: int = 0
     _patterns: dict[tuple[int, int, bool], list[TierPattern]] = field(default_factory=dict)
     _bounds: dict[int, PhaseBound] = field(default_factory=dict)
     _combined: dict[int, CombinedTiers] = field(default_factory=dict)
@@ -52,7 +51,6 @@ class PatternSource:
             self._patterns[key] = phase_patterns(table, work, top_channels=top, channel_capacity=self.capacity,
                                                  use_energy=self.instance.objective.metric == Metric.ENERGY,
                                                  capacity_binds=capacity_binds)
-            self.patterns_built += 1
         return self._patterns[key]
 
     def combined(self, table: CostTable, work: PhaseWorkload, top: int) -> CombinedTiers:

@@ -94,11 +94,6 @@ class Memory:
         return self.stacks * self.channels_per_stack
 
     @property
-    def channel_peak_bytes_per_s(self) -> float:
-        """Peak external bandwidth of one channel, B/s."""
-        return self.channel_bandwidth * GB
-
-    @property
     def channel_bytes_per_s(self) -> float:
         """Achievable external bandwidth of one channel, B/s."""
         return self.channel_bandwidth * GB * self.bandwidth_efficiency

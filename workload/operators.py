@@ -31,9 +31,6 @@ class OpKind(StrEnum):
 
 FC, ATTENTION = OpKind.FC, OpKind.ATTENTION
 
-# Operator names, in a topological order of the layer graph.
-LAYER_OPS_GATED = ("q", "k", "v", "score", "context", "o", "ffn_up", "ffn_gate", "ffn_down")
-LAYER_OPS_PLAIN = ("q", "k", "v", "score", "context", "o", "ffn_up", "ffn_down")
 LM_HEAD = "lm_head"
 
 

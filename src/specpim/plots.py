@@ -58,8 +58,6 @@ METRICS: dict[str, tuple[str, float]] = {
 }
 _MAXIMISED = frozenset({"throughput_tokens_per_s"})
 _RATIO_PREFIXES = {"speedup_vs_": "speedup vs {} (×)", "energy_gain_vs_": "energy gain vs {} (×)"}
-# Columns of pareto.csv that are neither objectives nor the design.
-PARETO_OBJECTIVES = ("latency_s_per_token", "energy_j_per_token", "area_mm2", "throughput_tokens_per_s")
 
 # Latency breakdown: the parts of one step, bottom to top of each bar.
 _PARTS = (("layers", "layer GEMMs (tiers)", "#4c72b0"), ("elementwise", "element-wise", "#8c8c8c"),

@@ -125,11 +125,6 @@ def read_input_text(path: Path, *, file: str | None = None, field: str | None = 
         raise InstanceError(f"{prefix}cannot read the file: not UTF-8 text (byte {exc.start})", **where) from None
 
 
-# Write failures that no retry in the same place can fix: the disk or quota is
-# full, or the file system is read-only.
-STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
-
-
 def os_error_message(exc: OSError, where: str | Path) -> str:
     """One line for an OSError met while creating or writing files in the
     folder ``where`` (an output folder, or a temporary folder under TMPDIR).

@@ -20,6 +20,5 @@ GB = 1e9          # instance files give capacities in GB and bandwidths in GB/s 
 TFLOP = 1e12
 GFLOP = 1e9
 US = 1e-6         # µs
-MS = 1e-3         # ms
 PJ = 1e-12        # pJ
 BITS_PER_BYTE = 8.0
